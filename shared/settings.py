@@ -26,8 +26,22 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PREFIX = "DR_"
 
@@ -183,8 +197,9 @@ class Settings(BaseSettings):
     def _primary(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("secondaries", "sync_include", "sync_exclude", "sync_include_tags", "sync_exclude_tags",
-                     mode="before")
+    @field_validator(
+        "secondaries", "sync_include", "sync_exclude", "sync_include_tags", "sync_exclude_tags", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
@@ -286,8 +301,12 @@ def read_local_settings(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items() if v is not None}
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, local_settings: Path | None = None) -> Settings:
-    """Build the settings object from app settings; `local_settings` values fill what the environment lacks."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, local_settings: Path | None = None
+) -> Settings:
+    """Build the settings object from app settings (the environment by default).
+
+    `local_settings` (a local.settings.json file) fills in what the environment lacks."""
     values: dict[str, str] = {}
     if local_settings is not None and local_settings.exists():
         values.update(read_local_settings(local_settings))

@@ -1,0 +1,439 @@
+"""The I/O shell of the copy pipeline: reads job rows, calls the service, sends messages, publishes
+events. What to do at each step is decided by the pure functions in `shared.pipeline`.
+
+Every method here is safe to run twice for the same message (at-least-once delivery) and to die at
+any point: the job row (ETag-guarded) says what is done, and the generation in each message makes
+duplicate chains collapse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared import pipeline as p
+from shared.docintel import (
+    Conflict,
+    CopyAuthorization,
+    CopyOutcomeUnknown,
+    DocIntelClient,
+    DocIntelError,
+    ItemInfo,
+    ItemKind,
+    ItemNotFound,
+    ServiceUnavailable,
+    Throttled,
+)
+from shared.events import EventPublisher, copy_completed_event
+from shared.history import CopyDurations
+from shared.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id, utcnow
+from shared.messages import CopyRequestMessage, MalformedMessage, PollMessage, job_id_hint, parse_message
+from shared.provenance import is_copy_of, provenance_tags
+from shared.settings import Settings
+from shared.storage import QueueSender
+
+log = logging.getLogger("docintel_dr.pipeline")
+
+TRANSIENT = (Throttled, ServiceUnavailable, CopyOutcomeUnknown)
+
+
+@dataclass
+class CopyRequest:
+    """What a caller asks for: one item, copied to some or all targets."""
+
+    kind: ItemKind
+    source_id: str
+    source: str
+    targets: list[str]
+    target_id: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    origin: Origin = Origin.API
+    # Known when the caller already read the source item (the sync); else it is read here.
+    source_item: ItemInfo | None = None
+
+
+@dataclass
+class TargetOutcome:
+    """The result of submitting one target: a job, or why there is none."""
+
+    target: str
+    job: Job | None = None
+    up_to_date: bool = False
+    error: DocIntelError | None = None
+
+
+class CopyService:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Mapping[str, DocIntelClient],
+        jobs: JobStore,
+        requests: QueueSender,
+        polls: QueueSender,
+        events: EventPublisher,
+        durations: CopyDurations,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.jobs = jobs
+        self.requests = requests
+        self.polls = polls
+        self.events = events
+        self.durations = durations
+        self.clock = clock
+        self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
+
+    # --- submitting ---------------------------------------------------------------------------
+
+    async def submit(self, request: CopyRequest) -> list[TargetOutcome]:
+        """Authorize at every target, write the jobs, enqueue them. Raises `ItemNotFound` if the
+        source item does not exist (nothing is written then)."""
+        source_item = request.source_item or await self.clients[request.source].get_item(
+            request.kind, request.source_id
+        )
+        tags = {
+            **request.tags,
+            **provenance_tags(self.endpoints[request.source], request.source_id, source_item.created_at),
+        }
+        description = request.description if request.description is not None else source_item.description
+        return list(
+            await asyncio.gather(
+                *(
+                    self._submit_one(request, target, tags, description, source_item)
+                    for target in request.targets
+                )
+            )
+        )
+
+    async def _submit_one(
+        self,
+        request: CopyRequest,
+        target: str,
+        tags: dict[str, str],
+        description: str | None,
+        source: ItemInfo,
+    ) -> TargetOutcome:
+        target_id = request.target_id or request.source_id
+        client = self.clients[target]
+        try:
+            authorization = await client.authorize_copy(
+                request.kind, target_id, description=description, tags=tags
+            )
+        except Conflict as exc:
+            # The id exists (or is reserved) at the target. If it is this very source item, there
+            # is nothing to do: a repeated notification must not copy twice.
+            try:
+                existing = await client.get_item(request.kind, target_id)
+            except DocIntelError:
+                existing = None
+            if existing is not None and is_copy_of(
+                existing.tags, self.endpoints[request.source], request.source_id, source.created_at
+            ):
+                return TargetOutcome(target, up_to_date=True)
+            return TargetOutcome(target, error=exc)
+        except DocIntelError as exc:
+            return TargetOutcome(target, error=exc)
+        now = self.clock()
+        job = Job(
+            job_id=new_job_id(now),
+            kind=request.kind.value,
+            source_alias=request.source,
+            source_id=request.source_id,
+            target_alias=target,
+            target_id=authorization.target_id,
+            target_region=authorization.target_region,
+            description=description,
+            tags=tags,
+            origin=request.origin,
+            authorization=authorization.to_secret_json(),
+            authorization_expires_at=authorization.expires_at,
+            created_at=now,
+            updated_at=now,
+            deadline_at=now + self.settings.poll.deadline,
+        )
+        await self.jobs.create(job)
+        await self.requests.send(CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json())
+        log.info(
+            "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
+        )
+        return TargetOutcome(target, job=job)
+
+    # --- queue handlers -----------------------------------------------------------------------
+
+    async def handle_copy_request(self, body: str | bytes, message_id: str | None) -> None:
+        try:
+            message = parse_message(body, CopyRequestMessage)
+        except MalformedMessage as exc:
+            await self._record_malformed(body, str(exc))
+            return
+        job = await self.jobs.get(message.job_id)
+        action = p.on_copy_request(
+            job, message.generation, message_id, self.clock(), self.settings.authorization_margin
+        )
+        await self._run(job, action, message_id)
+
+    async def handle_poll(self, body: str | bytes, message_id: str | None) -> None:
+        try:
+            message = parse_message(body, PollMessage)
+        except MalformedMessage as exc:
+            await self._record_malformed(body, str(exc))
+            return
+        job = await self.jobs.get(message.job_id)
+        action = p.on_poll(job, message.generation, message_id, self.clock())
+        await self._run(job, action, message_id)
+
+    async def handle_poison(self, queue: str, body: str | bytes) -> None:
+        """A message exhausted its retries: the job fails with the reason, and its event goes out."""
+        job_id = job_id_hint(body)
+        job = await self.jobs.get(job_id) if job_id else None
+        if job is None:
+            log.error("poison message on %s names no known job; dropped", queue)
+            return
+        if job.status.is_terminal:
+            await self._run(job, p.Drop("finished") if job.event_published else p.PublishEvent(), None)
+            return
+        reason = job.error_message or "the step kept failing"
+        await self._run(
+            job,
+            p.Finish(
+                JobStatus.FAILED,
+                "RetriesExhausted",
+                f"Processing of the job's '{queue.removesuffix('-poison')}' message failed "
+                f"repeatedly and was given up: {reason}",
+            ),
+            None,
+        )
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """Cancel a job that is not terminal; its poll chain stops at the next message."""
+        for _ in range(5):
+            job = await self.jobs.get(job_id)
+            if job is None or job.status.is_terminal:
+                return job
+            try:
+                await self._run(job, p.Finish(JobStatus.CANCELED, "Canceled", "The job was canceled."), None)
+            except JobConflict:
+                continue
+            return await self.jobs.get(job_id)
+        return await self.jobs.get(job_id)
+
+    async def _record_malformed(self, body: str | bytes, reason: str) -> None:
+        job_id = job_id_hint(body)
+        job = await self.jobs.get(job_id) if job_id else None
+        if job is None or job.status.is_terminal:
+            log.error("malformed message dropped: %s", reason)
+            return
+        await self._run(job, p.Finish(JobStatus.FAILED, "MalformedMessage", reason), None)
+
+    # --- carrying out actions ----------------------------------------------------------------
+
+    async def _run(self, job: Job | None, action: p.Action, message_id: str | None) -> None:
+        try:
+            await self._step(job, action, message_id)
+        except JobConflict as exc:
+            # Somebody else advanced the job (duplicate message, cancel): their state wins.
+            log.info("%s; this message stops here", exc)
+
+    async def _step(self, job: Job | None, action: p.Action, message_id: str | None) -> None:
+        while True:
+            if isinstance(action, p.Drop) or job is None:
+                log.info("job %s: %s", job.job_id if job else "?", getattr(action, "reason", "no job"))
+                return
+            now = self.clock()
+            match action:
+                case p.PublishEvent():
+                    await self._publish(job)
+                    return
+                case p.ResendNext():
+                    await self._send_next(job, delay=0)
+                    return
+                case p.StartCopy():
+                    action = await self._start_copy(job, message_id, now)
+                    if action is None:
+                        return
+                case p.Reauthorize(reason=reason):
+                    action = await self._reauthorize(job, reason, message_id, now)
+                case p.ReadOperation():
+                    action = await self._read_operation(job, now)
+                case p.SchedulePoll(delay=delay):
+                    job.status = JobStatus.POLLING
+                    await self._advance(job, message_id, now)
+                    await self._send_next(job, delay=delay)
+                    return
+                case p.RetryLater(delay=delay, reason=reason):
+                    job.error_message = reason
+                    job.retries += 1
+                    await self._advance(job, message_id, now)
+                    await self._send_next(job, delay=delay)
+                    log.warning("job %s: %s; retrying in %.0f s", job.job_id, reason, delay)
+                    return
+                case p.VerifyTarget(reason=reason):
+                    action = await self._verify_target(job, reason, now)
+                case p.Finish(status=status, error_code=code, error_message=message):
+                    job.status = status
+                    job.error_code = code
+                    job.error_message = message
+                    job.finished_at = now
+                    await self._advance(job, message_id, now)
+                    log.info("job %s %s%s", job.job_id, status.value, f": {code}: {message}" if code else "")
+                    if status is JobStatus.SUCCEEDED and job.started_at and job.operation_finished_at:
+                        await self.durations.record(
+                            job.kind,
+                            job.source_alias,
+                            job.target_alias,
+                            (job.operation_finished_at - job.started_at).total_seconds(),
+                        )
+                    action = p.PublishEvent()
+                case _:
+                    raise AssertionError(f"unhandled action {action!r}")
+
+    async def _advance(self, job: Job, message_id: str | None, now: datetime) -> None:
+        job.generation += 1
+        job.advanced_by = message_id
+        job.updated_at = now
+        await self.jobs.replace(job)
+
+    async def _send_next(self, job: Job, *, delay: float) -> None:
+        if job.status is JobStatus.AUTHORIZED:
+            await self.requests.send(
+                CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json(),
+                delay_seconds=delay,
+            )
+        else:
+            await self.polls.send(
+                PollMessage(job_id=job.job_id, generation=job.generation, attempt=job.polls).to_json(),
+                delay_seconds=delay,
+            )
+
+    async def _start_copy(self, job: Job, message_id: str | None, now: datetime) -> p.Action | None:
+        assert job.authorization is not None
+        authorization = CopyAuthorization.from_secret_json(job.authorization)
+        target = self.settings.resource(job.target_alias)
+        try:
+            operation_url = await self.clients[job.source_alias].start_copy(
+                ItemKind(job.kind), job.source_id, authorization, allow_degrade=target.allow_degrade
+            )
+        except TRANSIENT as exc:
+            # Unknown outcome included: trying again is safe, a second copyTo with a consumed
+            # authorization fails with "authorization already used" and the target item decides.
+            return p.RetryLater(
+                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                f"starting the copy at '{job.source_alias}' failed transiently: {exc.message}",
+            )
+        except DocIntelError as exc:
+            return p.on_start_error(job, exc)
+        job.status = JobStatus.STARTED
+        job.operation_url = operation_url
+        job.started_at = now
+        job.error_message = None
+        job.retries = 0
+        await self._advance(job, message_id, now)
+        expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
+        await self._send_next(job, delay=p.first_poll_delay(self.settings.poll, expected))
+        log.info("job %s started at %s", job.job_id, job.source_alias)
+        return None
+
+    async def _reauthorize(self, job: Job, reason: str, message_id: str | None, now: datetime) -> p.Action:
+        current = CopyAuthorization.from_secret_json(job.authorization) if job.authorization else None
+        log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reason)
+        try:
+            authorization = await self.clients[job.target_alias].authorize_copy(
+                ItemKind(job.kind), job.target_id, description=job.description, tags=job.tags
+            )
+        except Conflict:
+            return p.on_reauthorize_conflict(job, current, now)
+        except TRANSIENT as exc:
+            return p.RetryLater(
+                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                f"authorizing at '{job.target_alias}' failed transiently: {exc.message}",
+            )
+        except DocIntelError as exc:
+            return p.on_start_error(job, exc)
+        job.authorization = authorization.to_secret_json()
+        job.authorization_expires_at = authorization.expires_at
+        job.reauthorizations += 1
+        job.status = JobStatus.AUTHORIZED
+        job.operation_url = None
+        job.percent_completed = None
+        await self._advance(job, message_id, now)
+        return p.StartCopy()
+
+    async def _read_operation(self, job: Job, now: datetime) -> p.Action:
+        assert job.operation_url is not None
+        try:
+            operation = await self.clients[job.source_alias].get_operation(job.operation_url)
+        except ItemNotFound:
+            # Operation records live 24 h; past that the target item is the evidence.
+            return p.VerifyTarget("the operation record no longer exists")
+        except DocIntelError as exc:
+            return p.RetryLater(
+                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                f"reading the copy operation at '{job.source_alias}' failed: {exc.message}",
+            )
+        job.polls += 1
+        job.percent_completed = operation.percent_completed
+        job.retries = 0
+        if operation.status.is_terminal:
+            job.operation_finished_at = now
+        expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
+        return p.on_operation(job, operation, now, self.settings.poll, expected)
+
+    async def _verify_target(self, job: Job, reason: str, now: datetime) -> p.Action:
+        try:
+            item: ItemInfo | None = await self.clients[job.target_alias].get_item(
+                ItemKind(job.kind), job.target_id
+            )
+        except ItemNotFound:
+            item = None
+        except DocIntelError as exc:
+            return p.RetryLater(
+                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                f"reading the target item at '{job.target_alias}' failed: {exc.message}",
+            )
+        return p.on_target(job, item, reason, now)
+
+    async def _publish(self, job: Job) -> None:
+        event = copy_completed_event(job, self.endpoints)
+        await self.events.publish([event])
+        job.event_published = True
+        try:
+            await self.jobs.replace(job)
+        except JobConflict:
+            pass  # published anyway; a duplicate publish carries the same event id
+        log.info("job %s: event %s published", job.job_id, event["type"])
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self.jobs.get(job_id)
+
+    async def list_jobs(self, status: JobStatus | None, limit: int) -> list[Job]:
+        return await self.jobs.list(status=status, limit=limit)
+
+
+def public_outcome(outcome: TargetOutcome, status_url: Callable[[str], str]) -> dict[str, Any]:
+    if outcome.job is not None:
+        return {
+            "target": outcome.target,
+            "jobId": outcome.job.job_id,
+            "status": outcome.job.status.value,
+            "statusUrl": status_url(outcome.job.job_id),
+        }
+    if outcome.up_to_date:
+        return {"target": outcome.target, "status": "upToDate", "jobId": None}
+    assert outcome.error is not None
+    return {
+        "target": outcome.target,
+        "status": "rejected",
+        "jobId": None,
+        "error": {
+            "code": outcome.error.code or type(outcome.error).__name__,
+            "message": outcome.error.message,
+        },
+    }

@@ -1,0 +1,218 @@
+"""Copy jobs: the job row model and its store on Azure Table storage.
+
+One job = one item (model or classifier) x one target. The row is the single source of truth for
+the job's state; every update is guarded by the row's ETag, so two handlers that race on the same
+job cannot both win. The copy authorization (which holds a one-time access token) is stored in the
+row but never leaves it: `Job.public_view()` is what the API returns and events carry.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+
+PARTITION = "job"
+_ID_SPACE = 10**13  # milliseconds; inverted so that ids sort newest first
+
+
+class JobStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    STARTED = "started"
+    POLLING = "polling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class Origin(StrEnum):
+    API = "api"
+    SYNC = "sync"
+    WEBHOOK = "webhook"
+    EVENT = "event"
+    CLI = "cli"
+
+
+def new_job_id(now: datetime) -> str:
+    """A job id that sorts newest first in the table: inverted milliseconds plus randomness."""
+    inverted = _ID_SPACE - int(now.timestamp() * 1000)
+    return f"{inverted:013d}{secrets.token_hex(4)}"
+
+
+class Job(BaseModel):
+    """A copy job row."""
+
+    model_config = ConfigDict(validate_assignment=False)
+
+    job_id: str
+    kind: str
+    source_alias: str
+    source_id: str
+    target_alias: str
+    target_id: str
+    target_region: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    origin: Origin = Origin.API
+    status: JobStatus = JobStatus.AUTHORIZED
+    # Bumped by every step that hands the job to the next queue message; a message that carries
+    # another generation is stale and is dropped, so duplicate chains collapse into one.
+    generation: int = 0
+    # The queue message id that produced the current generation: its redelivery (after a crash
+    # between the row update and the send) may resend the next message.
+    advanced_by: str | None = None
+    authorization: str | None = None  # CopyAuthorization.to_secret_json(); never returned
+    authorization_expires_at: datetime | None = None
+    reauthorizations: int = 0
+    retries: int = 0  # transient failures of the current step, for backoff
+    operation_url: str | None = None
+    percent_completed: int | None = None
+    polls: int = 0
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    operation_finished_at: datetime | None = None
+    finished_at: datetime | None = None
+    deadline_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    event_published: bool = False
+    etag: str | None = Field(default=None, exclude=True)
+
+    def public_view(self) -> dict[str, Any]:
+        """The job as the API shows it: no authorization, no operation URL internals."""
+        return {
+            "jobId": self.job_id,
+            "kind": self.kind,
+            "status": self.status.value,
+            "source": {"alias": self.source_alias, "id": self.source_id},
+            "target": {"alias": self.target_alias, "id": self.target_id},
+            "origin": self.origin.value,
+            "polls": self.polls,
+            "percentCompleted": self.percent_completed,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+            "startedAt": _iso(self.started_at),
+            "finishedAt": _iso(self.finished_at),
+            "error": {"code": self.error_code, "message": self.error_message} if self.error_code else None,
+        }
+
+    # --- table mapping ----------------------------------------------------------------------
+
+    def to_entity(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"job_id", "etag"})
+        entity: dict[str, Any] = {"PartitionKey": PARTITION, "RowKey": self.job_id}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                entity[key] = json.dumps(value)
+            elif value is not None:
+                entity[key] = value
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> Job:
+        data = {k: v for k, v in dict(entity).items() if k not in ("PartitionKey", "RowKey", "Timestamp")}
+        if isinstance(data.get("tags"), str):
+            data["tags"] = json.loads(data["tags"])
+        job = cls.model_validate({**data, "job_id": entity["RowKey"]})
+        job.etag = getattr(entity, "metadata", {}).get("etag")
+        return job
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+class JobConflict(Exception):
+    """The job row changed since it was read (ETag mismatch) or already exists."""
+
+
+class JobStore:
+    """Job rows in one Azure Table. The table client is passed in (connection string or identity)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    async def ensure_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            await self._table.create_table()
+        except ResourceExistsError:
+            pass
+
+    async def create(self, job: Job) -> Job:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            meta = await self._table.create_entity(job.to_entity())
+        except ResourceExistsError:
+            raise JobConflict(f"job {job.job_id} already exists") from None
+        job.etag = meta.get("etag")
+        return job
+
+    async def get(self, job_id: str) -> Job | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self._table.get_entity(PARTITION, job_id)
+        except ResourceNotFoundError:
+            return None
+        return Job.from_entity(entity)
+
+    async def replace(self, job: Job) -> Job:
+        """Write the job back if nobody changed it since it was read; else raise `JobConflict`."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        try:
+            meta = await self._table.update_entity(
+                job.to_entity(),
+                mode=UpdateMode.REPLACE,
+                etag=job.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            raise JobConflict(f"job {job.job_id} was changed concurrently") from None
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                raise JobConflict(f"job {job.job_id} was changed concurrently") from None
+            raise
+        job.etag = meta.get("etag")
+        return job
+
+    async def list(self, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
+        """Most recent jobs first (ids sort newest first)."""
+        query = f"PartitionKey eq '{PARTITION}'"
+        parameters: dict[str, Any] = {}
+        if status is not None:
+            query += " and status eq @status"
+            parameters["status"] = status.value
+        jobs: list[Job] = []
+        async for entity in self._table.query_entities(query, parameters=parameters, results_per_page=limit):
+            jobs.append(Job.from_entity(entity))
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+    async def iter_all(self) -> AsyncIterator[Job]:
+        async for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
+            yield Job.from_entity(entity)
+
+
+def utcnow() -> datetime:
+    return datetime.fromtimestamp(time.time(), UTC)

@@ -1,0 +1,76 @@
+"""Queue messages of the copy pipeline.
+
+Messages are small JSON documents with a schema version; the job row holds the state, a message only
+says which job to look at and which generation of it the sender saw. The Functions host decodes
+base64 by default, so what the app sends itself is base64 encoded (see `shared.queues`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB after base64
+
+
+class MalformedMessage(ValueError):
+    """A queue message that can never be processed (not JSON, wrong schema, wrong version)."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = SCHEMA_VERSION
+    job_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    generation: int = Field(ge=0)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+M = TypeVar("M", bound=_Message)
+
+
+class CopyRequestMessage(_Message):
+    """On `copy-requests`: start the copy of this job at the source."""
+
+    type: Literal["copy-request"] = "copy-request"
+
+
+class PollMessage(_Message):
+    """On `copy-polls`: read the job's copy operation once."""
+
+    type: Literal["poll"] = "poll"
+    attempt: int = Field(ge=0)
+
+
+def parse_message(raw: str | bytes, model: type[M]) -> M:
+    """Parse a queue message body into `model`, or raise `MalformedMessage` with a reason."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"message is {len(raw)} bytes, more than any message this app sends")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessage(f"message is not JSON ({exc.__class__.__name__})") from None
+    if isinstance(document, dict) and document.get("v") not in (None, SCHEMA_VERSION):
+        raise MalformedMessage(f"unsupported message schema version {document.get('v')!r}")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
+        raise MalformedMessage(f"message does not match {model.__name__}: invalid {fields}") from None
+
+
+def job_id_hint(raw: str | bytes) -> str | None:
+    """The job id of a message that failed to parse, if one can be read (for recording the failure)."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        return None
+    job_id = document.get("job_id") if isinstance(document, dict) else None
+    if isinstance(job_id, str) and 0 < len(job_id) <= 64 and job_id.isalnum():
+        return job_id
+    return None

@@ -1,0 +1,340 @@
+"""The copy pipeline's decisions, as plain functions of (job, what just happened) -> next action.
+
+Nothing here does I/O. The shell in `shared.copy_service` reads the job row and the service's reply,
+asks these functions what to do, and carries the action out. Every decision is safe under
+at-least-once delivery: a message that carries a stale generation is dropped, unless it is the
+redelivery of the very message that advanced the job (the process died between the row update and
+sending the next message), in which case the next message is sent again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.docintel import (
+    AuthorizationAlreadyUsed,
+    AuthorizationClaimsInvalid,
+    AuthorizationExpired,
+    CopyAuthorization,
+    DocIntelError,
+    DowngradeRequired,
+    InvalidTargetResource,
+    ItemInfo,
+    ItemNotFound,
+    Operation,
+    OperationStatus,
+    QuotaExceeded,
+    ValidationFailed,
+    error_from_service,
+)
+from shared.jobs import Job, JobStatus
+from shared.settings import PollPolicy
+
+# How many times one job may authorize again (expired or consumed authorization) before it fails.
+MAX_REAUTHORIZATIONS = 2
+# The Functions host notices a message that became visible within its queue polling interval
+# (host.json maxPollingInterval, 1 s); aiming this much early lands the read near completion.
+HOST_PICKUP_LAG_SECONDS = 0.5
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Nothing to do: the message is stale or the job is already done."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class StartCopy:
+    """Call copyTo at the source with the job's authorization."""
+
+
+@dataclass(frozen=True)
+class Reauthorize:
+    """Authorize at the target again, then start the copy."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadOperation:
+    """Read the copy operation at the source."""
+
+
+@dataclass(frozen=True)
+class SchedulePoll:
+    """Send the next poll message, visible after `delay` seconds."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class ResendNext:
+    """Send again the message that the job's current state expects (it may have been lost)."""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """A transient failure: try the same step again after `delay` seconds, with a new message."""
+
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyTarget:
+    """Read the target item; its presence decides the job."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The job ends with this status."""
+
+    status: JobStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    """The job is terminal but its completion event was not published yet."""
+
+
+Action = (
+    Drop
+    | StartCopy
+    | Reauthorize
+    | ReadOperation
+    | SchedulePoll
+    | ResendNext
+    | RetryLater
+    | VerifyTarget
+    | Finish
+    | PublishEvent
+)
+
+
+# --- message arrival --------------------------------------------------------------------------
+
+
+def _arrival(job: Job | None, generation: int, message_id: str | None) -> Action | None:
+    """What every handler checks first; None means the message is current."""
+    if job is None:
+        return Drop("unknown job")
+    if job.status.is_terminal:
+        return Drop("job already finished") if job.event_published else PublishEvent()
+    if generation == job.generation:
+        return None
+    if generation == job.generation - 1 and message_id is not None and job.advanced_by == message_id:
+        # Redelivery of the message that advanced the job: the next message may never have been
+        # sent. Send it again; if it was sent, the duplicate collapses at the next generation.
+        return ResendNext()
+    return Drop(f"stale message (generation {generation}, job at {job.generation})")
+
+
+def on_copy_request(
+    job: Job | None, generation: int, message_id: str | None, now: datetime, margin: timedelta
+) -> Action:
+    """A `copy-requests` message arrived."""
+    early = _arrival(job, generation, message_id)
+    if early is not None:
+        return early
+    assert job is not None
+    if job.status is not JobStatus.AUTHORIZED:
+        return Drop(f"copy already {job.status.value}")
+    if job.authorization is None:
+        return Reauthorize("the job has no authorization")
+    if job.authorization_expires_at is None or job.authorization_expires_at - margin <= now:
+        return Reauthorize("the authorization expired or expires soon")
+    return StartCopy()
+
+
+def on_poll(job: Job | None, generation: int, message_id: str | None, now: datetime) -> Action:
+    """A `copy-polls` message arrived."""
+    early = _arrival(job, generation, message_id)
+    if early is not None:
+        return early
+    assert job is not None
+    if job.status is JobStatus.AUTHORIZED or job.operation_url is None:
+        return Drop("the copy has not started")
+    if job.deadline_at is not None and now >= job.deadline_at:
+        return VerifyTarget("the polling deadline passed; the target item decides")
+    return ReadOperation()
+
+
+# --- replies from the service -----------------------------------------------------------------
+
+
+def _reauthorize_or_fail(job: Job, reason: str, code: str, message: str) -> Action:
+    if job.reauthorizations < MAX_REAUTHORIZATIONS:
+        return Reauthorize(reason)
+    return Finish(
+        JobStatus.FAILED, code, f"{message} (gave up after {job.reauthorizations} new authorizations)"
+    )
+
+
+def on_start_error(job: Job, error: DocIntelError) -> Action:
+    """copyTo (or authorizeCopy before it) failed synchronously with a permanent-looking error.
+
+    Transient errors (throttling, outages, unknown outcome) never reach here: the shell retries them.
+    """
+    code = error.code or type(error).__name__
+    if isinstance(error, AuthorizationExpired):
+        return _reauthorize_or_fail(job, "the authorization expired", code, error.message)
+    if isinstance(error, AuthorizationClaimsInvalid):
+        return Finish(
+            JobStatus.FAILED, code, f"The target rejected the copy authorization as modified: {error.message}"
+        )
+    if isinstance(error, InvalidTargetResource):
+        return Finish(JobStatus.FAILED, code, error.message)
+    if isinstance(error, ItemNotFound):
+        return Finish(
+            JobStatus.FAILED,
+            code,
+            f"{job.kind} '{job.source_id}' does not exist at source '{job.source_alias}'.",
+        )
+    if isinstance(error, QuotaExceeded):
+        return Finish(JobStatus.FAILED, code, error.message)
+    if isinstance(error, DowngradeRequired):
+        return Finish(JobStatus.FAILED, code, downgrade_message(job))
+    if isinstance(error, ValidationFailed):
+        return Finish(JobStatus.FAILED, code, error.message)
+    return Finish(JobStatus.FAILED, code, error.message)
+
+
+def downgrade_message(job: Job) -> str:
+    setting = f"DR_RESOURCES__{job.target_alias.upper()}__ALLOW_DEGRADE"
+    return (
+        f"Copying {job.kind} '{job.source_id}' from '{job.source_alias}' to '{job.target_alias}' "
+        f"would lower its data protection (the source uses a customer-managed key, the target does not). Set {setting}=true "
+        f"to allow it, or configure a customer-managed key on the target."
+    )
+
+
+def on_operation(
+    job: Job, operation: Operation, now: datetime, policy: PollPolicy, expected_seconds: float | None
+) -> Action:
+    """The operation was read."""
+    status = operation.status
+    if not status.is_terminal:
+        return SchedulePoll(next_poll_delay(job, operation, now, policy, expected_seconds))
+    if status is OperationStatus.SUCCEEDED:
+        return VerifyTarget("the operation succeeded")
+    if status is OperationStatus.CANCELED:
+        return Finish(JobStatus.FAILED, "OperationCanceled", "The service canceled the copy operation.")
+    if operation.error is None:
+        return Finish(JobStatus.FAILED, "CopyFailed", "The copy operation failed without an error detail.")
+    error = error_from_service(operation.error, alias=job.source_alias, item_id=job.source_id)
+    if isinstance(error, AuthorizationAlreadyUsed):
+        # The authorization was consumed: maybe by this job's own earlier copyTo whose reply was lost.
+        return VerifyTarget("the authorization was already used")
+    if isinstance(error, AuthorizationExpired):
+        return _reauthorize_or_fail(job, "the authorization expired", error.code or "1002", error.message)
+    if isinstance(error, DowngradeRequired):
+        return Finish(JobStatus.FAILED, error.code, downgrade_message(job))
+    return Finish(JobStatus.FAILED, error.code, error.message)
+
+
+def on_target(job: Job, item: ItemInfo | None, reason: str, now: datetime) -> Action:
+    """The target item was read (None: it does not exist)."""
+    if item is not None and item.ready:
+        return Finish(JobStatus.SUCCEEDED)
+    past_deadline = job.deadline_at is not None and now >= job.deadline_at
+    if item is not None:
+        if past_deadline:
+            return Finish(
+                JobStatus.FAILED,
+                "TargetNotReady",
+                f"{job.kind} '{job.target_id}' at '{job.target_alias}' was still not ready at the deadline.",
+            )
+        return SchedulePoll(delay=5)
+    if reason == "the authorization was already used":
+        return _reauthorize_or_fail(
+            job,
+            "the authorization was used but the target item is missing",
+            "2024",
+            "The copy authorization was already used and the target item does not exist.",
+        )
+    if past_deadline:
+        return Finish(
+            JobStatus.FAILED,
+            "DeadlineExceeded",
+            f"The copy did not finish within the deadline and {job.kind} '{job.target_id}' "
+            f"does not exist at '{job.target_alias}'.",
+        )
+    return Finish(
+        JobStatus.FAILED,
+        "TargetMissing",
+        f"The operation reported success but {job.kind} '{job.target_id}' does not exist at "
+        f"'{job.target_alias}'.",
+    )
+
+
+def on_reauthorize_conflict(job: Job, current: CopyAuthorization | None, now: datetime) -> Action:
+    """authorizeCopy answered 409: the target id is reserved (an earlier authorization) or exists."""
+    if current is not None and current.expires_at > now:
+        # The earlier authorization still holds the reservation and is still valid: use it.
+        return StartCopy()
+    return Finish(
+        JobStatus.FAILED,
+        "Conflict",
+        f"{job.kind} id '{job.target_id}' already exists or is reserved at '{job.target_alias}'. "
+        f"Delete it there, or copy to another targetId.",
+    )
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+def next_poll_delay(
+    job: Job, operation: Operation, now: datetime, policy: PollPolicy, expected_seconds: float | None
+) -> float:
+    """Seconds until the next status read.
+
+    Aim at the expected completion time: from the operation's progress when it reports one, else from
+    how long earlier copies of the same kind between the same resources took. Without either (or when
+    the copy is already overdue) back off from the minimum, growing with each read. The service's
+    Retry-After, when given, is a floor. The result is within the policy's bounds.
+    """
+    started = job.started_at or job.created_at
+    elapsed = max((now - started).total_seconds(), 0.0)
+    remaining: float | None = None
+    percent = operation.percent_completed
+    if percent is not None and 0 < percent < 100 and elapsed > 0:
+        remaining = elapsed * (100 - percent) / percent
+    elif expected_seconds is not None and expected_seconds > elapsed:
+        remaining = expected_seconds - elapsed
+    if remaining is not None and remaining > HOST_PICKUP_LAG_SECONDS:
+        delay = remaining - HOST_PICKUP_LAG_SECONDS
+    else:
+        # Overdue or unknown: short at first, growing 1.5x per read since the estimate ran out.
+        delay = policy.min_delay_seconds * math.pow(1.5, min(job.polls, 20))
+    delay = min(max(delay, policy.min_delay_seconds), policy.max_delay_seconds)
+    if operation.retry_after is not None:
+        delay = max(delay, operation.retry_after)
+    return delay
+
+
+def first_poll_delay(policy: PollPolicy, expected_seconds: float | None) -> float:
+    """Delay of the first status read after copyTo was accepted."""
+    if expected_seconds is not None and expected_seconds > policy.first_delay_seconds:
+        return min(
+            max(expected_seconds - HOST_PICKUP_LAG_SECONDS, policy.first_delay_seconds),
+            policy.max_delay_seconds,
+        )
+    return policy.first_delay_seconds
+
+
+def transient_delay(failures: int, policy: PollPolicy, retry_after: float | None) -> float:
+    """Delay before retrying a step that failed transiently (throttled, outage)."""
+    delay = min(
+        policy.min_delay_seconds * math.pow(2, min(failures, 16)), max(policy.max_delay_seconds, 60.0)
+    )
+    return max(delay, retry_after or 0.0)

@@ -1,0 +1,89 @@
+"""Storage clients (queues, tables) built from the same connection the Functions host uses.
+
+Locally `AzureWebJobsStorage` is a connection string (Azurite). In Azure it is identity based
+(`AzureWebJobsStorage__queueServiceUri`, `__tableServiceUri`, `__clientId`), and the credential is
+passed in. Messages the app sends itself are base64 encoded, as the host decodes base64 by default.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.data.tables.aio import TableClient
+    from azure.storage.queue.aio import QueueClient
+
+log = logging.getLogger("docintel_dr.storage")
+
+# Queue sends allow at most 7 days of visibility delay, and the delay must be below the TTL.
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 60
+MESSAGE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def table_client(settings: Settings, name: str, credential: AsyncTokenCredential | None) -> TableClient:
+    from azure.data.tables.aio import TableClient
+
+    if settings.storage_connection_string is not None:
+        return TableClient.from_connection_string(settings.storage_connection_string.get_secret_value(), name)
+    assert settings.storage_table_service_uri and credential is not None
+    return TableClient(settings.storage_table_service_uri, name, credential=credential)
+
+
+def queue_client(settings: Settings, name: str, credential: AsyncTokenCredential | None) -> QueueClient:
+    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+    from azure.storage.queue.aio import QueueClient
+
+    policies = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": TextBase64DecodePolicy(),
+    }
+    if settings.storage_connection_string is not None:
+        return QueueClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value(), name, **policies
+        )
+    assert settings.storage_queue_service_uri and credential is not None
+    return QueueClient(settings.storage_queue_service_uri, name, credential=credential, **policies)
+
+
+class QueueSender:
+    """Sends base64-encoded messages with an optional visibility delay; creates the queue if missing."""
+
+    def __init__(self, client: QueueClient) -> None:
+        self._client = client
+        self._ensured = False
+
+    @property
+    def name(self) -> str:
+        return str(self._client.queue_name)
+
+    async def send(self, content: str, *, delay_seconds: float = 0) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        visibility = min(max(round(delay_seconds), 0), MAX_VISIBILITY_SECONDS)
+        try:
+            await self._client.send_message(
+                content, visibility_timeout=visibility, time_to_live=MESSAGE_TTL_SECONDS
+            )
+        except ResourceNotFoundError:
+            await self.ensure()
+            await self._client.send_message(
+                content, visibility_timeout=visibility, time_to_live=MESSAGE_TTL_SECONDS
+            )
+
+    async def ensure(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        if self._ensured:
+            return
+        try:
+            await self._client.create_queue()
+        except ResourceExistsError:
+            pass
+        self._ensured = True
+
+    async def aclose(self) -> None:
+        await self._client.close()
