@@ -1,0 +1,15 @@
+"""Local Azure AI Document Intelligence emulator (see README.md beside this file)."""
+
+from .network import EmulatorNetwork, RouterTransport
+from .server import EmulatorApp, create_app, main
+from .state import DIError, EmulatorState
+
+__all__ = [
+    "DIError",
+    "EmulatorApp",
+    "EmulatorNetwork",
+    "EmulatorState",
+    "RouterTransport",
+    "create_app",
+    "main",
+]

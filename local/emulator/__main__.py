@@ -1,0 +1,5 @@
+import sys
+
+from local.emulator.server import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""Run an emulator as a real process (uvicorn on 127.0.0.1) for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+_OPTION_FLAGS = {
+    "resource_id": "--resource-id",
+    "copy_duration": "--copy-duration",
+    "model_limit": "--model-limit",
+    "neural_limit": "--neural-limit",
+    "page_size": "--page-size",
+    "random_seed": "--random-seed",
+}
+_BOOL_FLAGS = {"cmk": "--cmk", "accept_any_token": "--accept-any-token"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class EmulatorHandle:
+    endpoint: str
+    region: str
+    key: str
+    resource_id: str
+    pid: int
+    _http: httpx.Client = field(repr=False)
+
+    def _ok(self, r: httpx.Response) -> Any:
+        r.raise_for_status()
+        return r.json() if r.content else None
+
+    def health(self) -> dict[str, Any]:
+        return self._ok(self._http.get("/_emulator/health"))
+
+    def seed(self, data: dict[str, Any]) -> dict[str, Any]:
+        return self._ok(self._http.post("/_emulator/seed", json=data))
+
+    def configure(self, **cfg: Any) -> dict[str, Any]:
+        """Same keys as PUT /_emulator/config, e.g. configure(copyDurationSeconds=0.5, rateLimits="off")."""
+        return self._ok(self._http.put("/_emulator/config", json=cfg))
+
+    def config(self) -> dict[str, Any]:
+        return self._ok(self._http.get("/_emulator/config"))
+
+    def outage(self, down: bool, mode: str = "503") -> dict[str, Any]:
+        return self._ok(self._http.post("/_emulator/outage", json={"down": down, "mode": mode}))
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        return self._ok(self._http.post("/_emulator/clock", json={"advanceSeconds": seconds}))
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self._ok(self._http.get("/_emulator/requests"))
+
+    def clear_requests(self) -> None:
+        self._ok(self._http.delete("/_emulator/requests"))
+
+    def items(self) -> dict[str, Any]:
+        return self._ok(self._http.get("/_emulator/items"))
+
+    def register_peer(self, other: EmulatorHandle) -> None:
+        self.configure(peers={other.resource_id: other.endpoint})
+
+
+@contextlib.contextmanager
+def run_emulator_process(
+    region: str,
+    key: str,
+    *,
+    port: int = 0,
+    seed: dict[str, Any] | str | None = None,
+    startup_timeout: float = 20.0,
+    **options: Any,
+) -> Iterator[EmulatorHandle]:
+    """Start ``python -m local.emulator`` and yield a handle once GET /_emulator/health answers 200.
+
+    options: resource_id, cmk, copy_duration, accept_any_token, model_limit, neural_limit, page_size,
+    random_seed, rate_limits ("default" | "off" | dict), peers ({resource_id: endpoint}).
+    The process is terminated (then killed) on exit, also when the body raises; the emulator also exits
+    by itself if its parent process dies.
+    """
+    port = port or free_port()
+    resource_id = options.get("resource_id") or (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/docintel-dr-local/providers/"
+        f"Microsoft.CognitiveServices/accounts/docintel-{region}-{port}"
+    )
+    options["resource_id"] = resource_id
+    argv = [sys.executable, "-m", "local.emulator", "--port", str(port), "--region", region, "--key", key]
+    seed_file = None
+    if isinstance(seed, dict):
+        fd, seed_file = tempfile.mkstemp(suffix=".json", prefix="emulator-seed-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(seed, f)
+        argv += ["--seed", seed_file]
+    elif isinstance(seed, str):
+        argv += ["--seed", seed]
+    for name, value in options.items():
+        if name in _OPTION_FLAGS:
+            argv += [_OPTION_FLAGS[name], str(value)]
+        elif name in _BOOL_FLAGS:
+            if value:
+                argv.append(_BOOL_FLAGS[name])
+        elif name == "rate_limits":
+            argv += ["--rate-limits", value if isinstance(value, str) else json.dumps(value)]
+        elif name == "peers":
+            for rid, ep in value.items():
+                argv += ["--peer", f"{rid}={ep}"]
+        else:
+            raise TypeError(f"unknown emulator option {name!r}")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)  # noqa: S603
+    endpoint = f"http://127.0.0.1:{port}"
+    http = httpx.Client(base_url=endpoint, timeout=10.0)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if proc.poll() is not None:
+                err.seek(0)
+                raise RuntimeError(f"emulator exited with {proc.returncode}: {err.read().decode()[-2000:]}")
+            try:
+                if http.get("/_emulator/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"emulator on port {port} not healthy after {startup_timeout}s")
+            time.sleep(0.05)
+        yield EmulatorHandle(endpoint, region, key, resource_id, proc.pid, http)
+    finally:
+        http.close()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        err.close()
+        if seed_file:
+            os.unlink(seed_file)
