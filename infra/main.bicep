@@ -1,0 +1,192 @@
+// docintel-dr: `azd up` entry point. Creates the resource group with the function app and its
+// dependencies, and grants the app's managed identity access to every Document Intelligence resource
+// (primary and secondaries), wherever they live. See infra/README.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used for the resource group name, resource names and tags.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the function app, storage, Event Grid topic and monitoring.')
+param location string
+
+@description('Resource group to create or reuse. Default: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Create Document Intelligence accounts for a trial (a primary and one per secondary location) instead of using existing ones.')
+param createDocumentIntelligence bool = false
+
+@description('With createDocumentIntelligence: region of the primary account. Default: location.')
+param documentIntelligencePrimaryLocation string = ''
+
+@description('With createDocumentIntelligence: comma-separated regions of the secondary accounts; each becomes the alias of its account.')
+param documentIntelligenceSecondaryLocations string = ''
+
+@description('Document Intelligence API version for the accounts created here and for resources that do not name one.')
+param documentIntelligenceApiVersion string = '2024-11-30'
+
+@description('Without createDocumentIntelligence: the existing primary, {alias, resourceId, endpoint, apiVersion}. endpoint and apiVersion may be empty.')
+param primaryResource object = {}
+
+@description('Without createDocumentIntelligence: the existing secondaries, an array of {alias, resourceId, endpoint, apiVersion}.')
+param secondaryResources array = []
+
+@description('NCRONTAB schedule of the scheduled sync (six fields, UTC).')
+param syncSchedule string = '0 0 2 * * *'
+
+@description('Flex Consumption: maximum instance count.')
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption: instance memory size in MB (512, 2048 or 4096).')
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+
+// ---------------------------------------------------------------------------------------------
+// Which Document Intelligence resources: created here (trial) or existing (by resource id).
+// Aliases are lower-case (shared/settings.py); created secondaries are named after their region.
+// ---------------------------------------------------------------------------------------------
+
+var createdPrimaryLocation = empty(documentIntelligencePrimaryLocation) ? location : documentIntelligencePrimaryLocation
+var createdSecondaryLocations = createDocumentIntelligence && !empty(documentIntelligenceSecondaryLocations) ? split(toLower(replace(documentIntelligenceSecondaryLocations, ' ', '')), ',') : []
+var createdAccountIdPrefix = '${subscription().id}/resourceGroups/${rgName}/providers/Microsoft.CognitiveServices/accounts/'
+var createdPrimarySpec = {
+  alias: 'primary'
+  resourceId: '${createdAccountIdPrefix}di-${resourceToken}-primary'
+}
+var createdSecondarySpecs = [
+  for l in createdSecondaryLocations: {
+    alias: l
+    resourceId: '${createdAccountIdPrefix}di-${resourceToken}-${l}'
+  }
+]
+
+// endpoint and apiVersion may be missing or empty: then the account's endpoint and the default version.
+var specDefaults = {
+  alias: ''
+  resourceId: ''
+  endpoint: ''
+  apiVersion: ''
+}
+var primarySpec = union(specDefaults, createDocumentIntelligence ? createdPrimarySpec : primaryResource)
+var secondarySpecs = [for s in (createDocumentIntelligence ? createdSecondarySpecs : secondaryResources): union(specDefaults, s)]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module primaryAccount 'modules/docintel-account.bicep' = if (createDocumentIntelligence) {
+  name: 'docintel-primary'
+  scope: rg
+  params: {
+    name: 'di-${resourceToken}-primary'
+    location: createdPrimaryLocation
+    tags: tags
+  }
+}
+
+module secondaryAccounts 'modules/docintel-account.bicep' = [
+  for l in createdSecondaryLocations: {
+    name: 'docintel-${l}'
+    scope: rg
+    params: {
+      name: 'di-${resourceToken}-${l}'
+      location: l
+      tags: tags
+    }
+  }
+]
+
+// Cognitive Services User for the identity on each account, deployed at the account's own resource
+// group (it may be in another resource group or subscription).
+module primaryAccess 'modules/docintel-access.bicep' = {
+  name: 'docintel-access-primary-${resourceToken}'
+  scope: resourceGroup(split(primarySpec.resourceId, '/')[2], split(primarySpec.resourceId, '/')[4])
+  params: {
+    accountName: last(split(primarySpec.resourceId, '/'))
+    principalId: identity.outputs.principalId
+  }
+  dependsOn: [
+    primaryAccount
+  ]
+}
+
+module secondaryAccess 'modules/docintel-access.bicep' = [
+  for (s, i) in secondarySpecs: {
+    name: 'docintel-access-${i}-${resourceToken}'
+    scope: resourceGroup(split(s.resourceId, '/')[2], split(s.resourceId, '/')[4])
+    params: {
+      accountName: last(split(s.resourceId, '/'))
+      principalId: identity.outputs.principalId
+    }
+    dependsOn: [
+      secondaryAccounts
+    ]
+  }
+]
+
+module app 'modules/app.bicep' = {
+  name: 'app'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    serviceName: 'api'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    primary: {
+      alias: toLower(primarySpec.alias)
+      resourceId: primaryAccess.outputs.id
+      endpoint: empty(primarySpec.endpoint) ? primaryAccess.outputs.endpoint : primarySpec.endpoint
+      apiVersion: empty(primarySpec.apiVersion) ? documentIntelligenceApiVersion : primarySpec.apiVersion
+      region: primaryAccess.outputs.location
+    }
+    secondaries: [
+      for (s, i) in secondarySpecs: {
+        alias: toLower(s.alias)
+        resourceId: secondaryAccess[i].outputs.id
+        endpoint: empty(s.endpoint) ? secondaryAccess[i].outputs.endpoint : s.endpoint
+        apiVersion: empty(s.apiVersion) ? documentIntelligenceApiVersion : s.apiVersion
+        region: secondaryAccess[i].outputs.location
+      }
+    ]
+    syncSchedule: syncSchedule
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+// Names and endpoints only: no key, secret or connection string.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
+output AZURE_FUNCTION_URI string = 'https://${app.outputs.functionAppHostName}'
+output AZURE_STORAGE_ACCOUNT_NAME string = app.outputs.storageAccountName
+output AZURE_EVENTGRID_TOPIC_NAME string = app.outputs.eventGridTopicName
+output AZURE_EVENTGRID_TOPIC_ENDPOINT string = app.outputs.eventGridTopicEndpoint
+output AZURE_APPLICATION_INSIGHTS_NAME string = app.outputs.applicationInsightsName
+output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output DR_PRIMARY_ENDPOINT string = primaryAccess.outputs.endpoint
+output DR_SECONDARY_ENDPOINTS array = [for (s, i) in secondarySpecs: secondaryAccess[i].outputs.endpoint]
