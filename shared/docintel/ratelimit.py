@@ -74,7 +74,8 @@ class AsyncRateLimiter:
         now = self._clock()
         tat = now if self._tat is None else max(self._tat, now)
         allowance = (self.burst - 1) * self._interval
-        wait = max(0.0, tat - allowance - now)
+        wait = tat - allowance - now
+        wait = wait if wait > 1e-9 else 0.0  # float noise is not a wait
         self._tat = tat + self._interval
         return wait
 
