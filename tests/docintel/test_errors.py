@@ -43,7 +43,8 @@ CASES = [
         None,
         "2024",
         None,
-        "Could not retrieve authorization metadata. If this issue persists use a different target model to copy into.",
+        "Could not retrieve authorization metadata. "
+        "If this issue persists use a different target model to copy into.",
         AuthorizationAlreadyUsed,
     ),
     (None, "Unknown", None, "Couldn't retrieve authorization metadata", AuthorizationAlreadyUsed),

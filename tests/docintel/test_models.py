@@ -11,13 +11,14 @@ from pydantic import ValidationError
 from shared.docintel import CopyAuthorization, ItemKind, OperationStatus, ResourceQuota
 
 TOKEN = "sekrit-access-token-1234567890"
+RESOURCE_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/t"
 
 
 def authorization(**overrides: object) -> CopyAuthorization:
     fields: dict[str, object] = {
         "kind": ItemKind.MODEL,
         "target_id": "target-model",
-        "target_resource_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/t",
+        "target_resource_id": RESOURCE_ID,
         "target_region": "westus2",
         "target_location": "https://t.cognitiveservices.azure.com/documentintelligence/documentModels/target-model",
         "expires_at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
