@@ -79,6 +79,8 @@ class AppContext:
         await self.service.requests.aclose()
         await self.service.polls.aclose()
         await self.service.events.aclose()
+        await self.service.jobs.aclose()
+        await self.service.durations.aclose()
         if self.credential is not None:
             await self.credential.close()
 

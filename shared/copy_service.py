@@ -97,7 +97,10 @@ class CopyService:
         source_item = request.source_item or await self.clients[request.source].get_item(
             request.kind, request.source_id
         )
+        # The copy looks like its source: same description and tags (the caller may add tags),
+        # plus the provenance tags that let a later sync recognise it.
         tags = {
+            **source_item.tags,
             **request.tags,
             **provenance_tags(self.endpoints[request.source], request.source_id, source_item.created_at),
         }

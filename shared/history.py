@@ -21,6 +21,10 @@ class CopyDurations:
         self._table = table
         self._cache: dict[str, float] = {}
 
+    async def aclose(self) -> None:
+        if self._table is not None:
+            await self._table.close()
+
     @staticmethod
     def _key(kind: str, source: str, target: str) -> str:
         return f"{kind}.{source}.{target}"

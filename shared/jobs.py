@@ -146,6 +146,9 @@ class JobStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
+    async def aclose(self) -> None:
+        await self._table.close()
+
     async def ensure_table(self) -> None:
         from azure.core.exceptions import ResourceExistsError
 

@@ -1,0 +1,240 @@
+"""Queue triggers with the Functions host's semantics (Storage Queues extension 5.x).
+
+What is reproduced, from the extension's source (see ../shared notes): messages are received with a
+lease; the body is base64-decoded (a body that is not base64 goes straight to `<queue>-poison`); a
+message whose dequeue count already exceeds `maxDequeueCount` goes to poison without running; on
+success the message is deleted; on failure it becomes visible again after `visibilityTimeout`, or,
+at `maxDequeueCount`, its body is copied to `<queue>-poison` and it is deleted. Poison copies are
+base64, like the host writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.functions.queue import QueueMessage
+from azure.storage.queue.aio import QueueClient
+
+log = logging.getLogger("docintel_dr.local.host")
+
+LEASE_SECONDS = 600
+POISON_SUFFIX = "-poison"
+
+
+@dataclass
+class QueueHostOptions:
+    """host.json `extensions.queues`."""
+
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    max_dequeue_count: int = 5
+    visibility_timeout: float = 0.0
+    max_polling_interval: float = 60.0
+    message_encoding: str = "base64"
+
+    @classmethod
+    def from_host_json(cls, host: dict[str, Any]) -> QueueHostOptions:
+        queues = host.get("extensions", {}).get("queues", {})
+
+        def seconds(value: Any, default: float) -> float:
+            if value is None:
+                return default
+            h, m, s = str(value).split(":")
+            return int(h) * 3600 + int(m) * 60 + float(s)
+
+        return cls(
+            batch_size=int(queues.get("batchSize", 16)),
+            new_batch_threshold=int(queues.get("newBatchThreshold", int(queues.get("batchSize", 16)) // 2)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout=seconds(queues.get("visibilityTimeout"), 0.0),
+            max_polling_interval=max(seconds(queues.get("maxPollingInterval"), 60.0), 0.1),
+            message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
+        )
+
+
+Invoker = Callable[[QueueMessage], Awaitable[None]]
+
+
+@dataclass
+class Invocation:
+    function: str
+    queue: str
+    message_id: str
+    dequeue_count: int
+    seconds: float
+    outcome: str  # "succeeded" | "failed" | "poisoned" | "undecodable"
+    error: str | None = None
+
+
+@dataclass
+class QueueTrigger:
+    """One queue-triggered function and the queues it reads and poisons to."""
+
+    function: str
+    client: QueueClient
+    poison: QueueClient
+    invoke: Invoker
+    options: QueueHostOptions
+    on_invocation: Callable[[Invocation], None] = lambda _: None
+    # Test switches: deliver some messages twice; raise after the function returns.
+    duplicate: Callable[[str], bool] = lambda _: False
+    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def queue(self) -> str:
+        return str(self.client.queue_name)
+
+    async def ensure_queues(self) -> None:
+        for client in (self.client, self.poison):
+            try:
+                await client.create_queue()
+            except ResourceExistsError:
+                pass
+
+    async def receive_batch(self) -> int:
+        """Receive up to a batch of visible messages and start processing them; the count received."""
+        room = self.options.batch_size + self.options.new_batch_threshold - len(self.in_flight)
+        if room <= 0:
+            return 0
+        count = min(self.options.batch_size, room, 32)
+        messages = []
+        async for message in self.client.receive_messages(
+            messages_per_page=count, visibility_timeout=LEASE_SECONDS, max_messages=count
+        ):
+            messages.append(message)
+        for message in messages:
+            task = asyncio.create_task(self._process(message))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        return len(messages)
+
+    async def drain_in_flight(self) -> None:
+        while self.in_flight:
+            await asyncio.gather(*list(self.in_flight), return_exceptions=True)
+
+    def _decode(self, raw: str) -> bytes | None:
+        if self.options.message_encoding == "none":
+            return raw.encode()
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+
+    async def _to_poison(self, raw: str) -> None:
+        try:
+            await self.poison.send_message(raw)
+        except ResourceNotFoundError:
+            await self.poison.create_queue()
+            await self.poison.send_message(raw)
+
+    async def _process(self, message: Any) -> None:
+        raw = str(message.content)
+        started = time.perf_counter()
+        body = self._decode(raw)
+        if body is None:
+            log.warning(
+                "Message decoding has failed! Check MessageEncoding settings. MessageId=%s", message.id
+            )
+            await self._to_poison(raw)
+            await self._delete(message)
+            self._report(message, started, "undecodable")
+            return
+        if message.dequeue_count > self.options.max_dequeue_count:
+            await self._to_poison(raw)
+            await self._delete(message)
+            self._report(message, started, "poisoned")
+            return
+        # A duplicate delivery (a test switch) runs the function twice at the same time, as two
+        # instances that both received the message would.
+        deliveries = 2 if self.duplicate(message.id) else 1
+        results = await asyncio.gather(
+            *(self.invoke(self._function_message(message, body)) for _ in range(deliveries)),
+            return_exceptions=True,
+        )
+        # The host treats any exception as a failed invocation.
+        error = next((r for r in results if isinstance(r, BaseException)), None)
+        if error is None:
+            await self._delete(message)
+            self._report(message, started, "succeeded")
+            return
+        if message.dequeue_count >= self.options.max_dequeue_count:
+            log.warning(
+                "Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
+                self.options.max_dequeue_count,
+                self.poison.queue_name,
+            )
+            await self._to_poison(raw)
+            await self._delete(message)
+            self._report(message, started, "poisoned", error)
+            return
+        try:
+            await self.client.update_message(
+                message,
+                pop_receipt=message.pop_receipt,
+                visibility_timeout=int(self.options.visibility_timeout),
+            )
+        except ResourceNotFoundError:
+            pass
+        self._report(message, started, "failed", error)
+
+    def _function_message(self, message: Any, body: bytes) -> QueueMessage:
+        return QueueMessage(
+            id=message.id,
+            body=body,
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            time_next_visible=message.next_visible_on,
+            pop_receipt=message.pop_receipt,
+        )
+
+    async def _delete(self, message: Any) -> None:
+        try:
+            await self.client.delete_message(message.id, message.pop_receipt)
+        except ResourceNotFoundError:
+            pass  # the host swallows a failed delete as well
+
+    def _report(self, message: Any, started: float, outcome: str, error: BaseException | None = None) -> None:
+        self.on_invocation(
+            Invocation(
+                self.function,
+                self.queue,
+                message.id,
+                message.dequeue_count,
+                time.perf_counter() - started,
+                outcome,
+                f"{error.__class__.__name__}: {error}" if error else None,
+            )
+        )
+
+
+async def poll_forever(trigger: QueueTrigger, stop: asyncio.Event) -> None:
+    """The listener loop: back off exponentially (from 100 ms, with jitter) up to maxPollingInterval
+    while the queue is empty; go back to the minimum as soon as a message arrives."""
+    import random
+
+    await trigger.ensure_queues()
+    delay = 0.1
+    while not stop.is_set():
+        try:
+            received = await trigger.receive_batch()
+        except Exception as exc:
+            log.warning("receiving from %s failed: %s", trigger.queue, exc.__class__.__name__)
+            received = 0
+        if received:
+            delay = 0.1
+            continue
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        delay = min(delay * 2 * random.uniform(0.8, 1.2), trigger.options.max_polling_interval)  # noqa: S311
+    await trigger.drain_in_flight()

@@ -1,0 +1,31 @@
+"""Session-wide stand-ins: Azurite and three emulated Document Intelligence resources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from local.azurite import Azurite, run_azurite
+from local.emulator.process import EmulatorHandle, run_emulator_process
+
+KEYS = {"primary": "src-key-7f3a9c", "westus2": "tgt-key-west-51be", "northeurope": "tgt-key-north-88d0"}
+REGIONS = {"primary": "southcentralus", "westus2": "westus2", "northeurope": "northeurope"}
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with run_azurite() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[dict[str, EmulatorHandle]]:
+    """A source and two targets, each its own process, with copies that take about a second."""
+    with (
+        run_emulator_process(REGIONS["primary"], KEYS["primary"], copy_duration=1.0, rate_limits="off") as src,
+        run_emulator_process(REGIONS["westus2"], KEYS["westus2"], copy_duration=1.0, rate_limits="off") as west,
+        run_emulator_process(REGIONS["northeurope"], KEYS["northeurope"], copy_duration=1.0,
+                             rate_limits="off") as north,
+    ):
+        yield {"primary": src, "westus2": west, "northeurope": north}
