@@ -32,14 +32,25 @@ from .state import (
     not_found,
     route_not_found,
 )
-from .versions import PREBUILT_IDS, PREBUILT_MODELS, V21, VERSIONS, Version, render_classifier, render_model
+from .versions import (
+    ID_PATTERN,
+    PREBUILT_IDS,
+    PREBUILT_MODELS,
+    UUID_PATTERN,
+    V21,
+    VERSIONS,
+    Version,
+    render_classifier,
+    render_model,
+)
 
 APIM_401 = {
     "error": {
         "code": "401",
         "message": (
             "Access denied due to invalid subscription key or wrong API endpoint. "
-            "Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."
+            "Make sure to provide a valid key for an active subscription "
+            "and use a correct regional API endpoint for your resource."
         ),
     }
 }
@@ -270,6 +281,19 @@ class EmulatorApp:
                     return ver, _Route("management", self.h_copy, kind, item)
         raise route_not_found()
 
+    @staticmethod
+    def _check_id(kind: str, item_id: str, copy: bool = False) -> None:
+        if kind == "v21":
+            if not UUID_PATTERN.match(item_id):
+                raise bad_request("modelId", f"The model id '{item_id}' is not a GUID.", copy=copy)
+        elif not ID_PATTERN.match(item_id):
+            name = "modelId" if kind == "model" else "classifierId"
+            raise bad_request(
+                name,
+                f"The {name} '{item_id}' does not match ^[a-zA-Z0-9][a-zA-Z0-9._~-]{{1,63}}$.",
+                copy=copy,
+            )
+
     def _route_v21(self, method: str, rest: str) -> _Route:
         segs = rest.strip("/").split("/")
         n = len(segs)
@@ -307,6 +331,7 @@ class EmulatorApp:
         return _json(out)
 
     async def h_copy(self, request: Request, ver: Version, kind: str, item_id: str) -> Response:
+        self._check_id(kind, item_id, copy=True)
         body = await self._body(request, copy=True)
         degrade = request.headers.get("x-ms-forms-copy-degrade", "").lower() == "true"
         op = await self.state.copy_to(kind, ver, item_id, body, degrade)
@@ -430,6 +455,7 @@ class EmulatorApp:
         return _json(body)
 
     async def h_get_item(self, request: Request, ver: Version, kind: str, item_id: str) -> Response:
+        self._check_id(kind, item_id)
         st = self.state
         if kind == "v21":
             m = st.v21_models.get(item_id)
@@ -454,6 +480,7 @@ class EmulatorApp:
         return _json(render_classifier(c, ver))
 
     async def h_delete_item(self, request: Request, ver: Version, kind: str, item_id: str) -> Response:
+        self._check_id(kind, item_id)
         st = self.state
         if kind == "model" and item_id in PREBUILT_IDS:
             # inferred: the service refuses to delete prebuilt models; exact code undocumented

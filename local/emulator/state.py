@@ -490,24 +490,27 @@ class EmulatorState:
         if kind == "v21":
             return self._authorize_v21()
         if not isinstance(body, dict):
-            raise bad_request("body", "The request body must be a JSON object.")
+            raise bad_request("body", "The request body must be a JSON object.", copy=True)
         id_field = "modelId" if kind == "model" else "classifierId"
         item_id = body.get(id_field)
         if not isinstance(item_id, str) or not item_id:
-            raise bad_request(id_field, f"The parameter {id_field} is required.")
+            raise bad_request(id_field, f"The parameter {id_field} is required.", copy=True)
         if not ID_PATTERN.match(item_id):
             raise bad_request(
                 id_field,
                 f"The {id_field} '{item_id}' is invalid: it must match ^[a-zA-Z0-9][a-zA-Z0-9._~-]{{1,63}}$.",
+                copy=True,
             )
         desc = body.get("description")
         if desc is not None and (not isinstance(desc, str) or len(desc) > 4096):
-            raise bad_request("description", "The description must be a string of at most 4096 characters.")
+            raise bad_request(
+                "description", "The description must be a string of at most 4096 characters.", copy=True
+            )
         tags = body.get("tags")
         if tags is not None and (
             not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())
         ):
-            raise bad_request("tags", "The tags must be an object of string values.")
+            raise bad_request("tags", "The tags must be an object of string values.", copy=True)
         store = self.models if kind == "model" else self.classifiers
         label = "Model" if kind == "model" else "Classifier"
         if item_id in store or (kind == "model" and item_id in PREBUILT_IDS):

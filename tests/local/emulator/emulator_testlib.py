@@ -59,8 +59,8 @@ async def copy_to(
     )
 
 
-async def poll(source: httpx.AsyncClient, url: str, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def poll(source: httpx.AsyncClient, url: str, limit: float = 10.0) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + limit
     while True:
         r = await source.get(url)
         assert r.status_code == 200, r.text
