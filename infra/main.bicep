@@ -21,11 +21,11 @@ param createDocumentIntelligence bool = false
 @description('With createDocumentIntelligence: region of the primary account. Default: location.')
 param documentIntelligencePrimaryLocation string = ''
 
-@description('With createDocumentIntelligence: comma-separated regions of the secondary accounts; each becomes the alias of its account.')
+@description('With createDocumentIntelligence: comma-separated regions of the secondary accounts; each becomes the alias of its account. Default: westus2 (eastus when location is westus2).')
 param documentIntelligenceSecondaryLocations string = ''
 
-@description('Document Intelligence API version for the accounts created here and for resources that do not name one.')
-param documentIntelligenceApiVersion string = '2024-11-30'
+@description('Document Intelligence API version for the accounts created here and for resources that do not name one. Default: 2024-11-30.')
+param documentIntelligenceApiVersion string = ''
 
 @description('Without createDocumentIntelligence: the existing primary, {alias, resourceId, endpoint, apiVersion}. endpoint and apiVersion may be empty.')
 param primaryResource object = {}
@@ -33,8 +33,8 @@ param primaryResource object = {}
 @description('Without createDocumentIntelligence: the existing secondaries, an array of {alias, resourceId, endpoint, apiVersion}.')
 param secondaryResources array = []
 
-@description('NCRONTAB schedule of the scheduled sync (six fields, UTC).')
-param syncSchedule string = '0 0 2 * * *'
+@description('NCRONTAB schedule of the scheduled sync (six fields, UTC). Default: 0 0 2 * * * (02:00 every day).')
+param syncSchedule string = ''
 
 @description('Flex Consumption: maximum instance count.')
 param maximumInstanceCount int = 40
@@ -53,8 +53,12 @@ var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupN
 // Aliases are lower-case (shared/settings.py); created secondaries are named after their region.
 // ---------------------------------------------------------------------------------------------
 
+var defaultApiVersion = empty(documentIntelligenceApiVersion) ? '2024-11-30' : documentIntelligenceApiVersion
+var schedule = empty(syncSchedule) ? '0 0 2 * * *' : syncSchedule
+var secondaryLocationList = empty(documentIntelligenceSecondaryLocations) ? ((toLower(location) == 'westus2') ? 'eastus' : 'westus2') : documentIntelligenceSecondaryLocations
+
 var createdPrimaryLocation = empty(documentIntelligencePrimaryLocation) ? location : documentIntelligencePrimaryLocation
-var createdSecondaryLocations = createDocumentIntelligence && !empty(documentIntelligenceSecondaryLocations) ? split(toLower(replace(documentIntelligenceSecondaryLocations, ' ', '')), ',') : []
+var createdSecondaryLocations = createDocumentIntelligence ? split(toLower(replace(secondaryLocationList, ' ', '')), ',') : []
 var createdAccountIdPrefix = '${subscription().id}/resourceGroups/${rgName}/providers/Microsoft.CognitiveServices/accounts/'
 var createdPrimarySpec = {
   alias: 'primary'
@@ -158,7 +162,7 @@ module app 'modules/app.bicep' = {
       alias: toLower(primarySpec.alias)
       resourceId: primaryAccess.outputs.id
       endpoint: empty(primarySpec.endpoint) ? primaryAccess.outputs.endpoint : primarySpec.endpoint
-      apiVersion: empty(primarySpec.apiVersion) ? documentIntelligenceApiVersion : primarySpec.apiVersion
+      apiVersion: empty(primarySpec.apiVersion) ? defaultApiVersion : primarySpec.apiVersion
       region: primaryAccess.outputs.location
     }
     secondaries: [
@@ -166,11 +170,11 @@ module app 'modules/app.bicep' = {
         alias: toLower(s.alias)
         resourceId: secondaryAccess[i].outputs.id
         endpoint: empty(s.endpoint) ? secondaryAccess[i].outputs.endpoint : s.endpoint
-        apiVersion: empty(s.apiVersion) ? documentIntelligenceApiVersion : s.apiVersion
+        apiVersion: empty(s.apiVersion) ? defaultApiVersion : s.apiVersion
         region: secondaryAccess[i].outputs.location
       }
     ]
-    syncSchedule: syncSchedule
+    syncSchedule: schedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
