@@ -374,6 +374,8 @@ class EmulatorState:
             raise ValueError(f"invalid modelId {mid!r}")
         model = dict(m)
         model.setdefault("createdDateTime", now)
+        # inferred: custom items carry an expiry (the examples show one); the emulator uses created + 2 years
+        model.setdefault("expirationDateTime", _plus_two_years(model["createdDateTime"]))
         model.setdefault("apiVersion", LATEST)
         build_mode = model.get("buildMode") or "template"
         model.setdefault("buildMode", build_mode)
@@ -409,6 +411,7 @@ class EmulatorState:
             raise ValueError(f"invalid classifierId {cid!r}")
         clf = dict(c)
         clf.setdefault("createdDateTime", now)
+        clf.setdefault("expirationDateTime", _plus_two_years(clf["createdDateTime"]))
         clf.setdefault("apiVersion", LATEST)
         clf.setdefault(
             "docTypes",
@@ -925,6 +928,13 @@ class EmulatorState:
             return
         self.reserved.pop((auth.kind, auth.item_id), None)
         auth.consumed = True  # a token used by a failed copy stays used
+
+
+def _plus_two_years(created: str) -> str:
+    try:
+        return fmt_time(parse_time(created) + 730 * 86400)
+    except ValueError:
+        return created
 
 
 def _invalid_target(rid: str) -> DIError:

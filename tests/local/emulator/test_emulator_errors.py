@@ -276,7 +276,8 @@ async def test_auth(pair):
             "code": "401",
             "message": (
                 "Access denied due to invalid subscription key or wrong API endpoint. "
-                "Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."
+                "Make sure to provide a valid key for an active subscription "
+                "and use a correct regional API endpoint for your resource."
             ),
         }
     }
