@@ -3,6 +3,7 @@ auth modes, every error case, the outcome-unknown path, pagination, and log secr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from shared.docintel import (
     Operation,
     OperationStatus,
     QuotaExceeded,
+    RateLimits,
     RetryPolicy,
     ServiceUnavailable,
     Throttled,
@@ -499,3 +501,25 @@ def _utcnow():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+# -- client-side rate limiting ---------------------------------------------------------------
+
+
+async def test_a_burst_of_50_management_calls_is_paced_at_the_configured_rate(emu: Emulated) -> None:
+    """Fake time: the clock stands still and sleeps are only recorded, so each call's slot is
+    ``now + wait``; 50 concurrent calls must land in slots no denser than 5 per second."""
+    emu.src.seed(seed_for("2024-11-30"))
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    limits = RateLimits(management_per_second=5, list_per_second=None, status_per_second=None)
+    async with client_for(
+        emu.net, emu.src, "2024-11-30", rate_limits=limits, sleep=record, clock=lambda: 0.0
+    ) as c:
+        await asyncio.gather(*(c.get_item(ItemKind.MODEL, "invoice") for _ in range(50)))
+    slots = sorted(round(s, 6) for s in [0.0] * (50 - len(waits)) + waits)
+    assert slots == pytest.approx([n / 5 for n in range(50)])
+    assert max(sum(1 for s in slots if start <= s < start + 1) for start in slots) == 5
