@@ -40,6 +40,7 @@ from .errors import (
     CopyOutcomeUnknown,
     DocIntelError,
     ServiceUnavailable,
+    Unauthorized,
     error_from_service,
 )
 from .models import CopyAuthorization, ItemInfo, ItemKind, Operation, ResourceQuota, ServiceError
@@ -289,8 +290,18 @@ class DocIntelClient:
             limiter = self._limiter(request.limit_class)
             if limiter is not None:
                 await limiter.acquire()
+            try:
+                auth_headers = await self._auth.headers()
+            except Exception as exc:
+                # e.g. azure.identity's CredentialUnavailableError / ClientAuthenticationError.
+                raise Unauthorized(
+                    f"Could not get a Microsoft Entra ID token for {self.endpoint} "
+                    f"({type(exc).__name__}: {self._redact(str(exc))[:300]})",
+                    alias=self.alias,
+                    item_id=item_id,
+                ) from exc
             headers = {
-                **(await self._auth.headers()),
+                **auth_headers,
                 "x-ms-client-request-id": str(uuid.uuid4()),
                 **request.headers,
             }

@@ -443,3 +443,16 @@ def test_import_is_light() -> None:
     code = "import sys, shared.docintel; print(sorted(m for m in sys.modules if m.startswith('azure')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_a_credential_failure_is_unauthorized_naming_the_resource(clock: FakeClock) -> None:
+    class Broken:
+        async def get_token(self, *scopes: str, **kwargs: Any) -> Token:
+            raise RuntimeError("ManagedIdentityCredential: no identity assigned")
+
+    script = Script(httpx.Response(200, json=MODEL))
+    async with client(script, clock, key=None, credential=Broken()) as c:
+        with pytest.raises(Unauthorized, match="Entra ID token") as caught:
+            await c.get_item(ItemKind.MODEL, "m1")
+    assert caught.value.alias == "primary" and "no identity assigned" in str(caught.value)
+    assert script.requests == []
