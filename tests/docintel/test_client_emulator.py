@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -497,9 +498,7 @@ async def test_logs_of_a_full_copy_hold_neither_key_nor_access_token(
     assert token not in repr(stored) and token not in str(stored)
 
 
-def _utcnow():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 

@@ -94,7 +94,7 @@ def authorization() -> CopyAuthorization:
         target_region="westus2",
         target_location="https://target.cognitiveservices.azure.com/documentintelligence/documentModels/m1-copy",
         expires_at=datetime(2030, 1, 1, tzinfo=UTC),
-        access_token=TOKEN,  # type: ignore[arg-type]
+        access_token=TOKEN,
         api_version="2024-11-30",
         expiration_raw="2030-01-01T00:00:00Z",
     )

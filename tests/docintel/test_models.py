@@ -26,7 +26,7 @@ def authorization(**overrides: object) -> CopyAuthorization:
         "api_version": "2024-11-30",
     }
     fields.update(overrides)
-    return CopyAuthorization(**fields)  # type: ignore[arg-type]
+    return CopyAuthorization(**fields)
 
 
 def test_access_token_never_shown() -> None:

@@ -161,7 +161,7 @@ def check_list_models(version: str, name: str) -> None:
     items, next_link = d.parse_page(ItemKind.MODEL, body)
     assert [i.id for i in items] == ["prebuilt-layout", "myCustomModel"]
     assert items[0].is_prebuilt and not items[1].is_prebuilt
-    assert next_link == body["nextLink"]
+    assert next_link is not None and next_link == body["nextLink"]
     assert "api-version=" in d.next_page(ItemKind.MODEL, next_link).url
 
 
