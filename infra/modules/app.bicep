@@ -55,7 +55,6 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   #checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: no VNet/private endpoint in this template; access is Entra ID only.
   #checkov:skip=CKV_AZURE_206:Host state, job rows and in-flight copy messages are re-creatable (the scheduled sync rebuilds the plan from the source), so LRS is the cost-appropriate choice; use ZRS/GRS by editing the sku if wanted.
   #checkov:skip=CKV_AZURE_43:The name is 'st' + uniqueString() (13 lower-case letters/digits), always valid; checkov cannot evaluate the interpolation.
-  #checkov:skip=CKV_AZURE_33:Queue service classic (Storage Analytics) logging needs shared-key writes to $logs; diagnostics go through Azure Monitor instead.
   name: 'st${resourceToken}'
   location: location
   tags: tags
