@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pycep import BicepParser
 
@@ -29,7 +29,7 @@ class Unsupported(Exception):
 
 @cache
 def parse(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(file_path=path)  # type: ignore[no-any-return]
+    return cast(dict[str, Any], BicepParser().parse(file_path=path))
 
 
 @cache
@@ -183,7 +183,9 @@ class Evaluator:
         named = {k: self.eval(v, scope) for k, v in raw.items() if v is not None}
         args = list(named.values())
         if kind == "concat":
-            return sum(args, []) if all(isinstance(a, list) for a in args) else "".join(map(str, args))
+            if all(isinstance(a, list) for a in args):
+                return [item for arg in args for item in arg]
+            return "".join(map(str, args))
         if kind == "flatten":
             return [item for group in args[0] for item in group]
         if kind == "join":

@@ -54,12 +54,22 @@ def _ensure_checkov() -> Path:
         return _python()
     steps = [
         [sys.executable, "-m", "venv", "--clear", str(VENV)],
-        [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+        [
+            str(_python()),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(REQUIREMENTS),
+        ],
     ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
         if done.returncode != 0:
-            pytest.fail(f"cannot install checkov ({' '.join(step[:4])}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            pytest.fail(f"cannot install checkov ({' '.join(step[:4])}):\n{output}")
     STAMP.write_text(wanted, encoding="utf-8")
     return _python()
 
@@ -90,13 +100,22 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (root / "canary").mkdir()
     (root / "canary" / "canary.bicep").write_text(CANARY, encoding="utf-8")
     command = [
-        str(python), "-m", "checkov.main",
-        "--directory", str(root),
-        "--framework", "bicep", "--skip-download", "--compact", "--output", "json",
+        str(python),
+        "-m",
+        "checkov.main",
+        "--directory",
+        str(root),
+        "--framework",
+        "bicep",
+        "--skip-download",
+        "--compact",
+        "--output",
+        "json",
     ]
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_offline_env(), check=False,
-                          cwd=REPO)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=_offline_env(), check=False, cwd=REPO
+    )
     elapsed = time.monotonic() - started
     # checkov exits 1 when a check fails (the canary always does); anything else is a crash.
     if done.returncode not in (0, 1):
@@ -120,7 +139,9 @@ def test_checkov_has_no_failed_check_on_infra(checkov_report: dict[str, Any]) ->
     summary = checkov_report["summary"]
     assert summary["parsing_errors"] == 0, "checkov could not parse a template (its pycep is older)"
     failed = [c for c in checkov_report["results"]["failed_checks"] if _in_infra(c)]
-    details = "\n".join(f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})" for c in failed)
+    details = "\n".join(
+        f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})" for c in failed
+    )
     assert not failed, f"checkov failed checks on infra/:\n{details}"
     passed = [c for c in checkov_report["results"]["passed_checks"] if _in_infra(c)]
     assert len(passed) >= 15, "checkov checked suspiciously little of infra/"

@@ -28,7 +28,9 @@ SUB = "00000000-0000-0000-0000-00000000000a"
 TOKEN = "tok4abcdefghi"
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
 PRINCIPAL_ID = "22222222-2222-2222-2222-222222222222"
-IDENTITY_ID = f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id"
+IDENTITY_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id"
+)
 TOPIC_ENDPOINT = "https://evgt-tok.eastus-1.eventgrid.azure.net/api/events"
 
 # Settings infra writes that the app does not read: each is read by the Functions host or a platform
@@ -70,9 +72,18 @@ def account_id(sub: str, rg: str, name: str) -> str:
 
 
 EXISTING = {
-    account_id("sub-a", "rg-di-east", "di-east"): {"location": "eastus", "endpoint": "https://di-east.cognitiveservices.azure.com/"},
-    account_id("sub-b", "rg-di-west", "di-west"): {"location": "westus2", "endpoint": "https://di-west.cognitiveservices.azure.com/"},
-    account_id("sub-a", "rg-di-ne", "di-ne"): {"location": "northeurope", "endpoint": "https://di-ne.cognitiveservices.azure.com/"},
+    account_id("sub-a", "rg-di-east", "di-east"): {
+        "location": "eastus",
+        "endpoint": "https://di-east.cognitiveservices.azure.com/",
+    },
+    account_id("sub-b", "rg-di-west", "di-west"): {
+        "location": "westus2",
+        "endpoint": "https://di-west.cognitiveservices.azure.com/",
+    },
+    account_id("sub-a", "rg-di-ne", "di-ne"): {
+        "location": "northeurope",
+        "endpoint": "https://di-ne.cognitiveservices.azure.com/",
+    },
 }
 EXISTING_PARAMS = {
     "environmentName": "dr",
@@ -86,8 +97,12 @@ EXISTING_PARAMS = {
         "apiVersion": "2024-11-30",
     },
     "secondaryResources": [
-        {"alias": "westus2", "resourceId": account_id("sub-b", "rg-di-west", "di-west"), "endpoint": "",
-         "apiVersion": "2023-07-31"},
+        {
+            "alias": "westus2",
+            "resourceId": account_id("sub-b", "rg-di-west", "di-west"),
+            "endpoint": "",
+            "apiVersion": "2023-07-31",
+        },
         {"alias": "northeurope", "resourceId": account_id("sub-a", "rg-di-ne", "di-ne")},
     ],
     "documentIntelligencePrimaryLocation": "",
@@ -117,7 +132,10 @@ class Deployment:
         for created in self.instances("primaryAccount") + self.instances("secondaryAccounts"):
             p = created["params"]
             endpoint = f"https://{p['name']}.cognitiveservices.azure.com/"
-            self.accounts[account_id(SUB, self.rg_name, p["name"])] = {"location": p["location"], "endpoint": endpoint}
+            self.accounts[account_id(SUB, self.rg_name, p["name"])] = {
+                "location": p["location"],
+                "endpoint": endpoint,
+            }
         self.access = self.instances("primaryAccess") + self.instances("secondaryAccess")
         self.app_params = self.ev.eval(self.main["modules"]["app"]["config"]["params"])
         self.app = parse(APP)
@@ -148,16 +166,22 @@ class Deployment:
         if path[0] == "unique_string()":
             return TOKEN
         if path[:2] == ("identity", "outputs") and len(path) == 3:
-            return {"principalId": PRINCIPAL_ID, "clientId": CLIENT_ID, "id": IDENTITY_ID, "name": "id"}.get(path[2])
+            return {"principalId": PRINCIPAL_ID, "clientId": CLIENT_ID, "id": IDENTITY_ID, "name": "id"}.get(
+                path[2]
+            )
         if path[0] in ("primaryAccess", "secondaryAccess"):
             if len(path) < 3 + (path[0] == "secondaryAccess"):
                 return None
             index = path[1] if path[0] == "secondaryAccess" else 0
             instances = self.instances(path[0])
             resource_id = self._account_of(instances[index])
-            assert resource_id in self.accounts, f"{path[0]}[{index}] points to {resource_id}, which does not exist"
+            assert resource_id in self.accounts, (
+                f"{path[0]}[{index}] points to {resource_id}, which does not exist"
+            )
             account = self.accounts[resource_id]
-            return {"id": resource_id, "endpoint": account["endpoint"], "location": account["location"]}[path[-1]]
+            return {"id": resource_id, "endpoint": account["endpoint"], "location": account["location"]}[
+                path[-1]
+            ]
         return None
 
     def _app_stub(self, path: tuple[Any, ...]) -> Any:
@@ -202,9 +226,15 @@ def test_app_settings_are_exactly_what_the_app_reads(deployment: Deployment) -> 
     aliases = [deployment.settings["DR_PRIMARY"], *deployment.settings["DR_SECONDARIES"].split(",")]
     read = app_settings.setting_names(aliases)
     required = {name for name, is_required in read.items() if is_required}
-    expected = required | EXPECTED_OPTIONAL | {
-        f"DR_RESOURCES__{alias.upper()}__{field}" for alias in aliases for field in EXPECTED_OPTIONAL_PER_ALIAS
-    }
+    expected = (
+        required
+        | EXPECTED_OPTIONAL
+        | {
+            f"DR_RESOURCES__{alias.upper()}__{field}"
+            for alias in aliases
+            for field in EXPECTED_OPTIONAL_PER_ALIAS
+        }
+    )
     assert expected <= set(read), f"expected settings the app no longer reads: {sorted(expected - set(read))}"
     assert HOST_ONLY_SETTINGS.isdisjoint(read), "a host-only setting is now read by the app: move it"
     assert not expected - set(names), f"infra does not set: {sorted(expected - set(names))}"
@@ -216,11 +246,11 @@ def test_app_settings_are_exactly_what_the_app_reads(deployment: Deployment) -> 
 def _secret_setting_names(aliases: list[str]) -> set[str]:
     """Names of settings the app reads into a SecretStr (keys, secrets, connection strings)."""
     secret_fields = {
-        name.upper() for name, f in app_settings.ResourceSettings.model_fields.items() if SecretStr in _types(f)
+        name.upper()
+        for name, f in app_settings.ResourceSettings.model_fields.items()
+        if SecretStr in _types(f)
     }
-    names = {
-        f"DR_RESOURCES__{a.upper()}__{field}" for a in aliases for field in secret_fields
-    }
+    names = {f"DR_RESOURCES__{a.upper()}__{field}" for a in aliases for field in secret_fields}
     for name, f in app_settings.Settings.model_fields.items():
         if SecretStr in _types(f):
             alias = f.validation_alias
@@ -238,7 +268,9 @@ def test_no_key_or_secret_setting(deployment: Deployment) -> None:
     secrets = _secret_setting_names(aliases)
     assert {"AzureWebJobsStorage", "DR_EVENTGRID_TOPIC_KEY", "DR_WEBHOOK_SECRET"} <= secrets
     assert f"DR_RESOURCES__{aliases[0].upper()}__KEY" in secrets
-    assert not secrets & set(deployment.settings), "infra must not set keys: the app uses the managed identity"
+    assert not secrets & set(deployment.settings), (
+        "infra must not set keys: the app uses the managed identity"
+    )
 
 
 def test_settings_object_loads_what_infra_writes(deployment: Deployment) -> None:
@@ -252,7 +284,10 @@ def test_settings_object_loads_what_infra_writes(deployment: Deployment) -> None
     assert all(r.uses_identity for r in loaded.resources.values())
     assert deployment.settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert deployment.settings["AzureWebJobsStorage__clientId"] == CLIENT_ID
-    assert deployment.settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == f"ClientId={CLIENT_ID};Authorization=AAD"
+    assert (
+        deployment.settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]
+        == f"ClientId={CLIENT_ID};Authorization=AAD"
+    )
     # Every configured resource's id is one the identity was granted Cognitive Services User on.
     granted = {deployment._account_of(i) for i in deployment.access}
     assert {r.resource_id for r in loaded.resources.values()} == granted
@@ -305,7 +340,9 @@ def test_queue_and_table_names_match_the_app(deployment: Deployment) -> None:
     fields = app_settings.Settings.model_fields
     assert tables == {fields["jobs_table"].default, fields["state_table"].default}
     assert app_settings.STORAGE_CONNECTION == "AzureWebJobsStorage"
-    assert all(n.startswith(app_settings.STORAGE_CONNECTION + "__") for n in deployment.settings if "Storage" in n)
+    assert all(
+        n.startswith(app_settings.STORAGE_CONNECTION + "__") for n in deployment.settings if "Storage" in n
+    )
     assert deployment.settings[app_settings.SYNC_SCHEDULE_SETTING]
 
 
@@ -321,7 +358,9 @@ def _role_assignments(template: dict[str, Any], ev: Evaluator) -> set[tuple[str,
             continue
         config = r["config"]
         scope = config.get("scope")
-        assert isinstance(scope, str) and scope in resources, f"{name}: scope must be a resource of the template"
+        assert isinstance(scope, str) and scope in resources, (
+            f"{name}: scope must be a resource of the template"
+        )
         props = ev.eval(config["properties"])
         assert props["principalType"] == "ServicePrincipal"
         role = props["roleDefinitionId"].removeprefix("roleDefinitions/")
@@ -343,8 +382,11 @@ def test_roles_in_the_app_resource_group(deployment: Deployment) -> None:
 
 def test_cognitive_services_user_on_every_document_intelligence_account(deployment: Deployment) -> None:
     template = parse(ACCESS)
-    ev = Evaluator(template, {"principalId": PRINCIPAL_ID, "accountName": "x"},
-                   lambda p: f"roleDefinitions/{p[-1]}" if p[0] == "subscription_resource_id()" else None)
+    ev = Evaluator(
+        template,
+        {"principalId": PRINCIPAL_ID, "accountName": "x"},
+        lambda p: f"roleDefinitions/{p[-1]}" if p[0] == "subscription_resource_id()" else None,
+    )
     assert _role_assignments(template, ev) == {
         ("Microsoft.CognitiveServices/accounts", ROLE["Cognitive Services User"], PRINCIPAL_ID)
     }
@@ -363,7 +405,10 @@ def test_one_user_assigned_identity_for_everything(deployment: Deployment) -> No
     assert site["identity"]["type"] == "UserAssigned"
     assert list(site["identity"]["userAssignedIdentities"]) == [IDENTITY_ID]
     storage = site["properties"]["functionAppConfig"]["deployment"]["storage"]
-    assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": IDENTITY_ID}
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": IDENTITY_ID,
+    }
     assert storage["value"] == f"https://st{TOKEN}.blob.core.windows.net/deploymentpackage"
     assert deployment.app_params["identityId"] == IDENTITY_ID
     assert deployment.app_params["identityClientId"] == CLIENT_ID
