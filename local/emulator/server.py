@@ -577,7 +577,9 @@ class _CtlError(Exception):
 
 
 def _v21_info(m: dict[str, Any]) -> dict[str, Any]:
-    info = {k: m[k] for k in ("modelId", "status", "createdDateTime", "lastUpdatedDateTime") if k in m}
+    info: dict[str, Any] = {
+        k: m[k] for k in ("modelId", "status", "createdDateTime", "lastUpdatedDateTime") if k in m
+    }
     if m.get("modelName") is not None:
         info["modelName"] = m["modelName"]
     info["attributes"] = m.get("attributes") or {"isComposed": False}
@@ -642,8 +644,12 @@ def main(argv: list[str] | None = None) -> int:
         peers=peers,
     )
     if args.seed:
-        with open(args.seed, encoding="utf-8") as f:
-            state.seed(json.load(f))
+        try:
+            with open(args.seed, encoding="utf-8") as f:
+                state.seed(json.load(f))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            print(f"emulator: cannot seed from {args.seed}: {e}", file=sys.stderr)
+            return 2
     app = create_app(state)
     parent = os.getppid()
 

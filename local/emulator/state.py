@@ -205,7 +205,7 @@ class EmulatorState:
         self.rng = random.Random(random_seed)
         self.rate_limits: dict[str, float] | None = None
         self.buckets: dict[str, TokenBucket] = {}
-        self.set_rate_limits(DEFAULT_RATE_LIMITS if rate_limits == "default" else rate_limits)  # type: ignore[arg-type]
+        self.set_rate_limits(DEFAULT_RATE_LIMITS if rate_limits == "default" else rate_limits)
         self.peers: dict[str, str] = {k.lower(): v.rstrip("/") for k, v in (peers or {}).items()}
         self.models: dict[str, dict[str, Any]] = {}
         self.v21_models: dict[str, dict[str, Any]] = {}
