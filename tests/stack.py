@@ -97,6 +97,11 @@ class PipelineStack:
             if not received:
                 await asyncio.sleep(0.1)
 
+    async def settle(self, seconds: float) -> None:
+        """Keep delivering messages for `seconds` (lets delayed messages surface and be handled)."""
+        end = time.monotonic() + seconds
+        await self.pump(lambda: time.monotonic() >= end, timeout=seconds + 30)
+
     async def jobs_terminal(self, job_ids: Sequence[str]) -> bool:
         for job_id in job_ids:
             job = await self.service.get_job(job_id)

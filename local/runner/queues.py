@@ -129,6 +129,9 @@ class QueueTrigger:
             return None
 
     async def _to_poison(self, raw: str) -> None:
+        if self.queue.endswith(POISON_SUFFIX):
+            # The host has no poison queue for a poison queue: the message is left until its lease ends.
+            return
         try:
             await self.poison.send_message(raw)
         except ResourceNotFoundError:
@@ -144,7 +147,8 @@ class QueueTrigger:
                 "Message decoding has failed! Check MessageEncoding settings. MessageId=%s", message.id
             )
             await self._to_poison(raw)
-            await self._delete(message)
+            if not self.queue.endswith(POISON_SUFFIX):
+                await self._delete(message)
             self._report(message, started, "undecodable")
             return
         if message.dequeue_count > self.options.max_dequeue_count:

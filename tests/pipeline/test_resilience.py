@@ -1,0 +1,227 @@
+"""The pipeline never loses track of a copy: crashes, duplicates, expiries, reuse, failures, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from shared.copy_service import CopyRequest
+from shared.docintel import ItemKind
+from shared.jobs import JobStatus
+from tests.stack import PipelineStack, stack_settings, start_stack, target_item
+
+_ids = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-r{next(_ids)}"
+
+
+@pytest.fixture
+async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
+    stack = await start_stack(stack_settings(azurite, emulators))
+    yield stack
+    await stack.aclose()
+
+
+async def submit_model(stack: PipelineStack, emulators, targets=("westus2",), **seed: Any) -> tuple[str, list[str]]:
+    model_id = unique("m")
+    emulators["primary"].seed({"models": [{"modelId": model_id, **seed}]})
+    outcomes = await stack.service.submit(
+        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=list(targets))
+    )
+    assert all(o.job is not None for o in outcomes), outcomes
+    return model_id, [o.job.job_id for o in outcomes]
+
+
+class Crash(RuntimeError):
+    """Injected: the process dies right after a side effect."""
+
+
+def crash_once_after(monkeypatch, target: object, method: str, nth: int = 1) -> list[int]:
+    """Make `target.method` do its work and then raise, on its nth call only."""
+    original = getattr(target, method)
+    calls = [0]
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = await original(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == nth:
+            raise Crash(f"crash after {method} #{nth}")
+        return result
+
+    monkeypatch.setattr(target, method, wrapper)
+    return calls
+
+
+def assert_one_event_per_job(stack: PipelineStack, job_ids: list[str]) -> None:
+    assert sorted(set(stack.events.ids())) == sorted(f"copy-{j}" for j in job_ids)
+
+
+@pytest.mark.parametrize(
+    ("collaborator", "method", "nth"),
+    [
+        ("source", "start_copy", 1),  # copyTo accepted, the job row not yet updated
+        ("jobs", "replace", 1),  # the job row says started, the first poll was not sent
+        ("polls", "send", 1),  # the first poll was sent, the request message not yet deleted
+        ("polls", "send", 2),  # a poll chain message sent, the poll message not yet deleted
+        ("events", "publish", 1),  # the event went out, the job not yet marked as published
+    ],
+)
+async def test_a_crash_after_any_step_recovers_on_redelivery(stack, emulators, monkeypatch, collaborator, method, nth):
+    holders = {
+        "source": stack.context.clients["primary"],
+        "jobs": stack.service.jobs,
+        "polls": stack.service.polls,
+        "events": stack.service.events,
+    }
+    emulators["primary"].configure(copyDurationSeconds=3)  # long enough for a chain of polls
+    try:
+        model_id, job_ids = await submit_model(stack, emulators)
+        calls = crash_once_after(monkeypatch, holders[collaborator], method, nth)
+        [job] = await stack.run_to_end(job_ids)
+    finally:
+        emulators["primary"].configure(copyDurationSeconds=1)
+
+    assert calls[0] >= nth, "the crash point was reached"
+    assert any(i.outcome == "failed" and "Crash" in (i.error or "") for i in stack.invocations)
+    assert job.status is JobStatus.SUCCEEDED
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+    assert_one_event_per_job(stack, job_ids)
+    await stack.settle(3)  # any stray poll message becomes visible and is handled
+    assert await stack.queue_depth("copy-polls") == 0
+
+
+async def test_every_message_delivered_twice_still_gives_one_chain_and_one_event(azurite, emulators):
+    stack = await start_stack(stack_settings(azurite, emulators), duplicate=lambda _id: True)
+    try:
+        model_id, job_ids = await submit_model(stack, emulators, targets=("westus2", "northeurope"))
+        jobs = await stack.run_to_end(job_ids)
+        assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 2
+        assert sorted(stack.events.ids()) == sorted(f"copy-{j}" for j in job_ids)  # no raw duplicate either
+        await stack.settle(3)
+        assert await stack.queue_depth("copy-polls") == 0
+    finally:
+        await stack.aclose()
+
+
+async def test_an_expired_authorization_is_replaced_before_the_copy(stack, emulators):
+    model_id, job_ids = await submit_model(stack, emulators)
+    emulators["westus2"].advance_clock(25 * 3600)  # the authorization waited in the queue for a day
+    stack.service.clock = _shifted(stack.service.clock, 25 * 3600)
+    try:
+        [job] = await stack.run_to_end(job_ids)
+    finally:
+        emulators["westus2"].advance_clock(0)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.reauthorizations == 1
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+
+
+def _shifted(clock, seconds: float):
+    from datetime import timedelta
+
+    return lambda: clock() + timedelta(seconds=seconds)
+
+
+async def test_an_authorization_used_by_a_lost_copy_continues_with_that_copy(stack, emulators, monkeypatch):
+    """copyTo reached the service but its reply was lost: the retry's copy fails with 'authorization
+    already used', and the job succeeds on the evidence of the target item."""
+    model_id, job_ids = await submit_model(stack, emulators)
+    source = stack.context.clients["primary"]
+    original = source.start_copy
+    first = [True]
+
+    async def lost_reply(*args, **kwargs):
+        url = await original(*args, **kwargs)
+        if first[0]:
+            first[0] = False
+            await asyncio.sleep(1.5)  # the first copy completes and consumes the authorization
+            from shared.docintel import CopyOutcomeUnknown
+
+            raise CopyOutcomeUnknown("read timeout after copyTo was sent", alias="primary", item_id=model_id)
+        return url
+
+    monkeypatch.setattr(source, "start_copy", lost_reply)
+    [job] = await stack.run_to_end(job_ids)
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+    assert_one_event_per_job(stack, job_ids)
+
+
+async def test_a_failing_copy_operation_fails_the_job_with_the_services_reason(stack, emulators):
+    emulators["primary"].configure(copyFailureRate=1.0)
+    try:
+        model_id, job_ids = await submit_model(stack, emulators)
+        [job] = await stack.run_to_end(job_ids)
+    finally:
+        emulators["primary"].configure(copyFailureRate=0.0)
+    assert job.status is JobStatus.FAILED
+    assert job.error_code and job.error_message
+    assert target_item(emulators["westus2"], "models", model_id) is None
+    [event] = stack.events.events
+    assert event["type"] == "docintel-dr.copy.failed"
+    assert event["data"]["error"]["code"] == job.error_code
+
+
+async def test_a_source_outage_during_polling_is_waited_out(stack, emulators):
+    model_id, job_ids = await submit_model(stack, emulators)
+    await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=10)
+    emulators["primary"].outage(True)
+    try:
+        await asyncio.sleep(0.5)
+        await stack.pump(lambda: _retries(stack, job_ids[0]), timeout=15)
+    finally:
+        emulators["primary"].outage(False)
+    [job] = await stack.run_to_end(job_ids, timeout=40)
+    assert job.status is JobStatus.SUCCEEDED
+    assert_one_event_per_job(stack, job_ids)
+
+
+async def _status_is(stack: PipelineStack, job_id: str, *statuses: JobStatus) -> bool:
+    return (await stack.job(job_id)).status in statuses
+
+
+async def _retries(stack: PipelineStack, job_id: str) -> bool:
+    return (await stack.job(job_id)).retries > 0
+
+
+async def test_a_canceled_job_stops_its_poll_chain_and_says_so_once(stack, emulators):
+    emulators["primary"].configure(copyDurationSeconds=4)
+    try:
+        model_id, job_ids = await submit_model(stack, emulators)
+        await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=10)
+        job = await stack.service.cancel(job_ids[0])
+        assert job.status is JobStatus.CANCELED
+        await stack.settle(5)
+    finally:
+        emulators["primary"].configure(copyDurationSeconds=1)
+    assert (await stack.job(job_ids[0])).status is JobStatus.CANCELED
+    assert await stack.queue_depth("copy-polls") == 0
+    [event] = stack.events.events
+    assert event["type"] == "docintel-dr.copy.failed" and event["data"]["status"] == "canceled"
+
+
+async def test_a_malformed_message_is_recorded_without_retries(stack):
+    await stack.triggers["copy-requests"].client.send_message("eyJqb2JfaWQiOiAx")  # base64 of '{"job_id": 1'
+    await stack.pump(lambda: any(i.queue == "copy-requests" for i in stack.invocations), timeout=10)
+    [invocation] = [i for i in stack.invocations if i.queue == "copy-requests"]
+    assert invocation.outcome == "succeeded" and invocation.dequeue_count == 1
+
+
+async def test_a_message_that_is_not_base64_goes_to_poison_untouched(stack, emulators):
+    model_id, job_ids = await submit_model(stack, emulators)
+    # A producer that forgot the base64 encoding: the host cannot decode it and moves it as it is.
+    raw = f'{{"v":1,"job_id":"{job_ids[0]}","generation":0}}'
+    await stack.triggers["copy-requests"].client.send_message(raw)
+    [job] = await stack.run_to_end(job_ids, timeout=15)
+    assert job.status is JobStatus.SUCCEEDED
+    assert any(i.outcome == "undecodable" for i in stack.invocations)
+    props = await stack.triggers["copy-requests"].poison.get_queue_properties()
+    assert props.approximate_message_count == 1
+    assert [i.queue for i in stack.invocations if i.outcome == "undecodable"][0] == "copy-requests"
