@@ -35,6 +35,7 @@ from shared.messages import CopyRequestMessage, MalformedMessage, PollMessage, j
 from shared.provenance import is_copy_of, provenance_tags
 from shared.settings import Settings
 from shared.storage import QueueSender
+from shared.sync.state import record_copy
 
 log = logging.getLogger("docintel_dr.pipeline")
 
@@ -292,6 +293,7 @@ class CopyService:
                             job.target_alias,
                             (job.operation_finished_at - job.started_at).total_seconds(),
                         )
+                    await record_copy(self, job)  # copy record for the sync (shared/sync/state.py)
                     action = p.PublishEvent()
                 case _:
                     raise AssertionError(f"unhandled action {action!r}")

@@ -1,0 +1,8 @@
+"""Scheduled backups: plan (pure) and run a sync of every model and classifier to every target.
+
+* `planner` — source vs targets diff: copy / recopy / up-to-date / orphan / blocked, no I/O.
+* `state`   — copy records in the state table (classifiers and v2.1 models carry no tags).
+* `runner`  — lists, plans, executes (through the pipeline or directly), events, DR status.
+
+See README.md in this folder.
+"""
