@@ -4,7 +4,14 @@ import azure.functions as func
 
 from shared import http_api as http
 from shared.context import get_context
-from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, STORAGE_CONNECTION
+from shared.settings import (
+    COPY_POLLS_QUEUE,
+    COPY_REQUESTS_QUEUE,
+    POISON_SUFFIX,
+    STORAGE_CONNECTION,
+    SYNC_SCHEDULE_SETTING,
+)
+from shared.sync import api as sync_api
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -55,3 +62,21 @@ async def copy_requests_poison(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=COPY_POLLS_QUEUE + POISON_SUFFIX, connection=STORAGE_CONNECTION)
 async def copy_polls_poison(msg: func.QueueMessage) -> None:
     await (await get_context()).service.handle_poison(COPY_POLLS_QUEUE + POISON_SUFFIX, msg.get_body())
+
+
+# --- scheduled sync and DR status (shared/sync) ---------------------------------------------------
+
+
+@app.timer_trigger(arg_name="timer", schedule=f"%{SYNC_SCHEDULE_SETTING}%", run_on_startup=False)
+async def sync_timer(timer: func.TimerRequest) -> None:
+    await sync_api.on_timer(await get_context(), timer.past_due)
+
+
+@app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def sync(req: func.HttpRequest) -> func.HttpResponse:
+    return await http.handle(req, sync_api.sync_route, await get_context())
+
+
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def status(req: func.HttpRequest) -> func.HttpResponse:
+    return await http.handle(req, sync_api.status_route, await get_context())

@@ -536,9 +536,14 @@ def _compare(
             item.id,
         )
     if item.kind is ItemKind.CLASSIFIER and (
-        item.created_at is None or (existing.created_at is not None and existing.created_at >= item.created_at)
+        item.created_at is None
+        or (existing.created_at is not None and existing.created_at >= item.created_at)
     ):
-        return Action.UP_TO_DATE, "no copy record; the target's classifier is newer than the source build", item.id
+        return (
+            Action.UP_TO_DATE,
+            "no copy record; the target's classifier is newer than the source build",
+            item.id,
+        )
     return (
         Action.BLOCKED,
         "an item with this id exists at the target that docintel-dr did not copy; "
@@ -555,11 +560,7 @@ def _component_problem(
     excluded: dict[str, str],
 ) -> str | None:
     for component in item.component_ids:
-        kind = (
-            ItemKind.CLASSIFIER.value
-            if component == item.classifier_id
-            else ItemKind.MODEL.value
-        )
+        kind = ItemKind.CLASSIFIER.value if component == item.classifier_id else ItemKind.MODEL.value
         key = _key(kind, component)
         if key in outcome:
             if outcome[key] is not None:
@@ -568,7 +569,9 @@ def _component_problem(
         if component in at_target[kind]:
             continue
         if key in excluded:
-            return f"component {kind} '{component}' is not copied ({excluded[key]}) and is missing at the target"
+            return (
+                f"component {kind} '{component}' is not copied ({excluded[key]}) and is missing at the target"
+            )
         if component not in present_ids[kind]:
             return f"component {kind} '{component}' exists neither at the source nor at the target"
     return None
