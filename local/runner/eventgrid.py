@@ -1,0 +1,198 @@
+"""Event Grid, both sides, on loopback.
+
+* `TopicSink`: stands in for an Event Grid custom topic. It accepts what `azure-eventgrid`'s
+  `EventGridPublisherClient` sends (CloudEvents batch `application/cloudevents-batch+json`, or an
+  Event Grid schema array; key in the `aeg-sas-key` header), appends every event as one JSON line to
+  a file, and delivers each event to the configured webhook URLs in the background (failures are
+  logged, never fatal), like an event subscription.
+* `trigger_events()`: turns a webhook delivery (Event Grid schema or CloudEvents 1.0, one event or an
+  array) into `func.EventGridEvent` / `func.CloudEvent` for an Event Grid trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("docintel_dr.local.host")
+
+
+class EventGridError(ValueError):
+    pass
+
+
+def parse_events(body: bytes) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventGridError(f"the body is not JSON ({exc.__class__.__name__})") from None
+    events = document if isinstance(document, list) else [document]
+    if not events or not all(isinstance(e, dict) for e in events):
+        raise EventGridError("the body must be an event object or a non-empty JSON array of events")
+    for event in events:
+        if "specversion" in event:
+            missing = [k for k in ("id", "source", "type") if not event.get(k)]
+        else:
+            missing = [k for k in ("id", "subject", "eventType", "dataVersion") if k not in event]
+        if missing:
+            raise EventGridError(f"event {event.get('id', '?')!r} lacks {', '.join(missing)}")
+    return events
+
+
+class TopicSink:
+    def __init__(self, key: str, path: Path, webhooks: list[str]) -> None:
+        self.key = key
+        self.path = path
+        self.webhooks = webhooks
+        self._lock = asyncio.Lock()
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    def check_key(self, headers: Any) -> bool:
+        given = headers.get("aeg-sas-key") or ""
+        return bool(given) and hmac.compare_digest(given.encode(), self.key.encode())
+
+    async def accept(self, body: bytes) -> int:
+        """Store and forward; the count of events."""
+        events = parse_events(body)
+        lines = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
+        async with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._append, lines)
+        for event in events:
+            log.info(
+                "event %s %s received by the local topic",
+                event.get("type") or event.get("eventType"),
+                event.get("id"),
+            )
+            for url in self.webhooks:
+                task = asyncio.create_task(self._deliver(url, event))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+        return len(events)
+
+    def _append(self, lines: str) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(lines)
+
+    async def _deliver(self, url: str, event: dict[str, Any]) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=10)
+        cloud = "specversion" in event
+        try:
+            response = await self._client.post(
+                url,
+                content=json.dumps(event if cloud else [event]),
+                headers={
+                    "content-type": "application/cloudevents+json; charset=utf-8"
+                    if cloud
+                    else "application/json",
+                    "aeg-event-type": "Notification",
+                },
+            )
+            if response.status_code >= 300:
+                log.warning(
+                    "webhook %s answered %d for event %s", _redact(url), response.status_code, event.get("id")
+                )
+        except httpx.HTTPError as exc:
+            log.warning(
+                "webhook %s failed for event %s: %s", _redact(url), event.get("id"), exc.__class__.__name__
+            )
+
+    async def aclose(self) -> None:
+        if self._deliveries:
+            await asyncio.wait(list(self._deliveries), timeout=5)
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _redact(url: str) -> str:
+    return url.split("?")[0]
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def trigger_events(events: list[dict[str, Any]], want_cloud_event: bool) -> list[Any]:
+    """The values the trigger parameter receives, one per event."""
+    import azure.functions as func
+
+    values: list[Any] = []
+    for e in events:
+        cloud = "specversion" in e
+        if want_cloud_event:
+            if not cloud:
+                raise EventGridError(
+                    "the function takes func.CloudEvent but the event is in Event Grid schema"
+                )
+            known = {
+                "id",
+                "source",
+                "type",
+                "specversion",
+                "data",
+                "time",
+                "subject",
+                "datacontenttype",
+                "dataschema",
+            }
+            values.append(
+                func.CloudEvent(
+                    id=e["id"],
+                    source=e["source"],
+                    type=e["type"],
+                    specversion=e["specversion"],
+                    data=e.get("data"),
+                    time=_time(e.get("time")),
+                    subject=e.get("subject"),
+                    datacontenttype=e.get("datacontenttype"),
+                    dataschema=e.get("dataschema"),
+                    **{k: v for k, v in e.items() if k not in known},
+                )
+            )
+        elif cloud:
+            values.append(
+                func.EventGridEvent(
+                    id=e["id"],
+                    data=e.get("data"),  # type: ignore[arg-type]
+                    topic=e.get("source", ""),
+                    subject=e.get("subject", ""),
+                    event_type=e["type"],
+                    event_time=_time(e.get("time")),
+                    data_version=e.get("dataschema") or "",
+                )
+            )
+        else:
+            values.append(
+                func.EventGridEvent(
+                    id=e["id"],
+                    data=e.get("data"),  # type: ignore[arg-type]
+                    topic=e.get("topic", ""),
+                    subject=e["subject"],
+                    event_type=e["eventType"],
+                    event_time=_time(e.get("eventTime")),
+                    data_version=e["dataVersion"],
+                )
+            )
+    return values
+
+
+def validation_code(events: list[dict[str, Any]]) -> str | None:
+    for e in events:
+        data = e.get("data")
+        if isinstance(data, dict) and "validationCode" in data:
+            return str(data["validationCode"])
+    return None
