@@ -213,8 +213,8 @@ def downgrade_message(job: Job) -> str:
     setting = f"DR_RESOURCES__{job.target_alias.upper()}__ALLOW_DEGRADE"
     return (
         f"Copying {job.kind} '{job.source_id}' from '{job.source_alias}' to '{job.target_alias}' "
-        f"would lower its data protection (the source uses a customer-managed key, the target does not). Set {setting}=true "
-        f"to allow it, or configure a customer-managed key on the target."
+        f"would lower its data protection (the source uses a customer-managed key, the target does "
+        f"not). Set {setting}=true to allow it, or configure a customer-managed key on the target."
     )
 
 

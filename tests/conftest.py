@@ -23,9 +23,14 @@ def azurite() -> Iterator[Azurite]:
 def emulators() -> Iterator[dict[str, EmulatorHandle]]:
     """A source and two targets, each its own process, with copies that take about a second."""
     with (
-        run_emulator_process(REGIONS["primary"], KEYS["primary"], copy_duration=1.0, rate_limits="off") as src,
-        run_emulator_process(REGIONS["westus2"], KEYS["westus2"], copy_duration=1.0, rate_limits="off") as west,
-        run_emulator_process(REGIONS["northeurope"], KEYS["northeurope"], copy_duration=1.0,
-                             rate_limits="off") as north,
+        run_emulator_process(
+            REGIONS["primary"], KEYS["primary"], copy_duration=1.0, rate_limits="off"
+        ) as src,
+        run_emulator_process(
+            REGIONS["westus2"], KEYS["westus2"], copy_duration=1.0, rate_limits="off"
+        ) as west,
+        run_emulator_process(
+            REGIONS["northeurope"], KEYS["northeurope"], copy_duration=1.0, rate_limits="off"
+        ) as north,
     ):
         yield {"primary": src, "westus2": west, "northeurope": north}

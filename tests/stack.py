@@ -78,7 +78,7 @@ class PipelineStack:
     def service(self) -> Any:
         return self.context.service
 
-    async def pump(self, until: Callable[[], Any], timeout: float = 30.0) -> None:
+    async def pump(self, until: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Deliver queue messages (honoring their visibility delays) until `until()` is truthy."""
         deadline = time.monotonic() + timeout
         while True:
@@ -114,7 +114,7 @@ class PipelineStack:
         assert job is not None
         return job
 
-    async def run_to_end(self, job_ids: Sequence[str], timeout: float = 30.0) -> list[Job]:
+    async def run_to_end(self, job_ids: Sequence[str], timeout: float = 30.0) -> list[Job]:  # noqa: ASYNC109
         await self.pump(lambda: self.jobs_terminal(job_ids), timeout)
         return [await self.job(j) for j in job_ids]
 
@@ -139,7 +139,9 @@ async def start_stack(settings: Settings, **trigger_options: Any) -> PipelineSta
     events = MemoryPublisher()
     context.service.events = events
     set_context(context)
-    options = QueueHostOptions(max_dequeue_count=3, visibility_timeout=0, batch_size=16, new_batch_threshold=8)
+    options = QueueHostOptions(
+        max_dequeue_count=3, visibility_timeout=0, batch_size=16, new_batch_threshold=8
+    )
     connection = settings.storage_connection_string
     assert connection is not None
     functions = {
@@ -152,8 +154,15 @@ async def start_stack(settings: Settings, **trigger_options: Any) -> PipelineSta
     for queue, function in functions.items():
         client = QueueClient.from_connection_string(connection.get_secret_value(), queue)
         poison = QueueClient.from_connection_string(connection.get_secret_value(), queue + POISON_SUFFIX)
-        trigger = QueueTrigger(queue, client, poison, function, options,
-                               on_invocation=stack.invocations.append, **trigger_options)
+        trigger = QueueTrigger(
+            queue,
+            client,
+            poison,
+            function,
+            options,
+            on_invocation=stack.invocations.append,
+            **trigger_options,
+        )
         await trigger.ensure_queues()
         await client.clear_messages()
         stack.triggers[queue] = trigger

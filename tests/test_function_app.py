@@ -86,5 +86,7 @@ def test_function_app_holds_no_logic():
     source = (ROOT / "function_app.py").read_text(encoding="utf-8")
     bodies = re.split(r"\n@app\.", source)[1:]
     for body in bodies:
-        code_lines = [line for line in body.splitlines()[1:] if line.strip() and not line.strip().startswith("#")]
+        code_lines = [
+            line for line in body.splitlines()[1:] if line.strip() and not line.strip().startswith("#")
+        ]
         assert len(code_lines) <= 6, body

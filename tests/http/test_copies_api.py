@@ -29,11 +29,25 @@ async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
     await stack.aclose()
 
 
-def request(method: str, route: str, body: object = None, *, raw: bytes | None = None, params=None,
-            route_params=None, headers=None) -> func.HttpRequest:
+def request(
+    method: str,
+    route: str,
+    body: object = None,
+    *,
+    raw: bytes | None = None,
+    params=None,
+    route_params=None,
+    headers=None,
+) -> func.HttpRequest:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-    return func.HttpRequest(method, BASE + route, headers={"content-type": "application/json", **(headers or {})},
-                            params=params or {}, route_params=route_params or {}, body=data)
+    return func.HttpRequest(
+        method,
+        BASE + route,
+        headers={"content-type": "application/json", **(headers or {})},
+        params=params or {},
+        route_params=route_params or {},
+        body=data,
+    )
 
 
 def body_of(response: func.HttpResponse) -> dict:
@@ -65,12 +79,14 @@ async def test_a_copy_request_answers_202_with_a_job_per_target_and_links(stack,
     assert response.headers["Retry-After"]
     assert "Location" not in response.headers  # several jobs: no single status URL
 
-    status = await function_app.get_copy(request("GET", f"copies/{jobs[0]['jobId']}",
-                                                 route_params={"jobId": jobs[0]["jobId"]}))
+    status = await function_app.get_copy(
+        request("GET", f"copies/{jobs[0]['jobId']}", route_params={"jobId": jobs[0]["jobId"]})
+    )
     assert status.status_code == 202 and status.headers["Retry-After"]
     await stack.run_to_end([j["jobId"] for j in jobs])
-    done = await function_app.get_copy(request("GET", f"copies/{jobs[0]['jobId']}",
-                                               route_params={"jobId": jobs[0]["jobId"]}))
+    done = await function_app.get_copy(
+        request("GET", f"copies/{jobs[0]['jobId']}", route_params={"jobId": jobs[0]["jobId"]})
+    )
     assert done.status_code == 200
     view = body_of(done)
     assert view["status"] == "succeeded" and view["target"] == {"alias": "westus2", "id": model_id}
@@ -98,7 +114,11 @@ async def test_a_single_target_gets_location_and_a_repeat_is_up_to_date(stack, e
         (b"{not json", 400, "not valid JSON"),
         (b"[1, 2]", 400, "JSON object"),
         (b"", 400, "JSON object body"),
-        (json.dumps({"sourceId": "ok-id", "endpoint": "https://evil.example"}).encode(), 400, "never takes an endpoint"),
+        (
+            json.dumps({"sourceId": "ok-id", "endpoint": "https://evil.example"}).encode(),
+            400,
+            "never takes an endpoint",
+        ),
         (json.dumps({"sourceId": "ok-id", "key": "abc"}).encode(), 400, "never takes an endpoint"),
         (json.dumps({"sourceId": "-bad id!"}).encode(), 400, "sourceId"),
         (json.dumps({"sourceId": "ok-id", "kind": "prebuilt"}).encode(), 400, "kind"),
@@ -121,8 +141,12 @@ async def test_an_unknown_source_item_is_404(stack):
 
 async def test_unknown_and_malformed_job_ids_are_404(stack):
     for job_id in ("0" * 21, "../../etc", "ABC"):
-        assert_problem(await function_app.get_copy(request("GET", "copies/x", route_params={"jobId": job_id})), 404)
-    assert_problem(await function_app.cancel_copy(request("POST", "c", route_params={"jobId": "0" * 21})), 404)
+        assert_problem(
+            await function_app.get_copy(request("GET", "copies/x", route_params={"jobId": job_id})), 404
+        )
+    assert_problem(
+        await function_app.cancel_copy(request("POST", "c", route_params={"jobId": "0" * 21})), 404
+    )
 
 
 async def test_jobs_are_listed_newest_first_and_filtered(stack, emulators):

@@ -12,6 +12,7 @@ from shared.docintel import ItemKind
 from shared.jobs import JobStatus
 from shared.provenance import read_provenance
 from tests.stack import PipelineStack, stack_settings, start_stack, target_item
+from tests.test_events import validate_copy_event
 
 _ids = itertools.count(1)
 
@@ -29,10 +30,14 @@ async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
 
 async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulators):
     model_id = unique("invoice")
-    emulators["primary"].seed({"models": [{"modelId": model_id, "description": "Invoices", "tags": {"team": "ap"}}]})
+    emulators["primary"].seed(
+        {"models": [{"modelId": model_id, "description": "Invoices", "tags": {"team": "ap"}}]}
+    )
 
     outcomes = await stack.service.submit(
-        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2", "northeurope"])
+        CopyRequest(
+            kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2", "northeurope"]
+        )
     )
     job_ids = [o.job.job_id for o in outcomes]
     jobs = await stack.run_to_end(job_ids)
@@ -46,6 +51,8 @@ async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulat
     assert sorted(stack.events.ids()) == sorted(f"copy-{j}" for j in job_ids)
     assert {e["type"] for e in stack.events.events} == {"docintel-dr.copy.succeeded"}
     assert all(j.polls >= 1 for j in jobs)
+    for event in stack.events.events:
+        validate_copy_event(event)
 
 
 async def test_a_classifier_is_copied_too(stack, emulators):

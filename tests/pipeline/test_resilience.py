@@ -28,7 +28,9 @@ async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
     await stack.aclose()
 
 
-async def submit_model(stack: PipelineStack, emulators, targets=("westus2",), **seed: Any) -> tuple[str, list[str]]:
+async def submit_model(
+    stack: PipelineStack, emulators, targets=("westus2",), **seed: Any
+) -> tuple[str, list[str]]:
     model_id = unique("m")
     emulators["primary"].seed({"models": [{"modelId": model_id, **seed}]})
     outcomes = await stack.service.submit(
@@ -72,7 +74,9 @@ def assert_one_event_per_job(stack: PipelineStack, job_ids: list[str]) -> None:
         ("events", "publish", 1),  # the event went out, the job not yet marked as published
     ],
 )
-async def test_a_crash_after_any_step_recovers_on_redelivery(stack, emulators, monkeypatch, collaborator, method, nth):
+async def test_a_crash_after_any_step_recovers_on_redelivery(
+    stack, emulators, monkeypatch, collaborator, method, nth
+):
     holders = {
         "source": stack.context.clients["primary"],
         "jobs": stack.service.jobs,
@@ -99,7 +103,7 @@ async def test_a_crash_after_any_step_recovers_on_redelivery(stack, emulators, m
 async def test_every_message_delivered_twice_still_gives_one_chain_and_one_event(azurite, emulators):
     stack = await start_stack(stack_settings(azurite, emulators), duplicate=lambda _id: True)
     try:
-        model_id, job_ids = await submit_model(stack, emulators, targets=("westus2", "northeurope"))
+        _, job_ids = await submit_model(stack, emulators, targets=("westus2", "northeurope"))
         jobs = await stack.run_to_end(job_ids)
         assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 2
         assert sorted(stack.events.ids()) == sorted(f"copy-{j}" for j in job_ids)  # no raw duplicate either
@@ -170,7 +174,7 @@ async def test_a_failing_copy_operation_fails_the_job_with_the_services_reason(s
 
 
 async def test_a_source_outage_during_polling_is_waited_out(stack, emulators):
-    model_id, job_ids = await submit_model(stack, emulators)
+    _, job_ids = await submit_model(stack, emulators)
     await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=10)
     emulators["primary"].outage(True)
     try:
@@ -194,8 +198,10 @@ async def _retries(stack: PipelineStack, job_id: str) -> bool:
 async def test_a_canceled_job_stops_its_poll_chain_and_says_so_once(stack, emulators):
     emulators["primary"].configure(copyDurationSeconds=4)
     try:
-        model_id, job_ids = await submit_model(stack, emulators)
-        await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=10)
+        _, job_ids = await submit_model(stack, emulators)
+        await stack.pump(
+            lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=10
+        )
         job = await stack.service.cancel(job_ids[0])
         assert job.status is JobStatus.CANCELED
         await stack.settle(5)
@@ -215,7 +221,7 @@ async def test_a_malformed_message_is_recorded_without_retries(stack):
 
 
 async def test_a_message_that_is_not_base64_goes_to_poison_untouched(stack, emulators):
-    model_id, job_ids = await submit_model(stack, emulators)
+    _, job_ids = await submit_model(stack, emulators)
     # A producer that forgot the base64 encoding: the host cannot decode it and moves it as it is.
     raw = f'{{"v":1,"job_id":"{job_ids[0]}","generation":0}}'
     await stack.triggers["copy-requests"].client.send_message(raw)
@@ -224,4 +230,4 @@ async def test_a_message_that_is_not_base64_goes_to_poison_untouched(stack, emul
     assert any(i.outcome == "undecodable" for i in stack.invocations)
     props = await stack.triggers["copy-requests"].poison.get_queue_properties()
     assert props.approximate_message_count == 1
-    assert [i.queue for i in stack.invocations if i.outcome == "undecodable"][0] == "copy-requests"
+    assert next(i.queue for i in stack.invocations if i.outcome == "undecodable") == "copy-requests"

@@ -1,0 +1,278 @@
+"""The pipeline's decisions, as pure functions: no I/O, one test per branch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import pipeline as p
+from shared.docintel import (
+    AuthorizationClaimsInvalid,
+    AuthorizationExpired,
+    CopyAuthorization,
+    DowngradeRequired,
+    InvalidTargetResource,
+    ItemInfo,
+    ItemKind,
+    ItemNotFound,
+    Operation,
+    OperationStatus,
+    QuotaExceeded,
+    ServiceError,
+)
+from shared.jobs import Job, JobStatus
+from shared.settings import PollPolicy
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+MARGIN = timedelta(minutes=30)
+POLICY = PollPolicy(first_delay_seconds=1, min_delay_seconds=1, max_delay_seconds=30)
+
+
+def job(**changes) -> Job:
+    base = dict(
+        job_id="0123456789abcdef",
+        kind="model",
+        source_alias="primary",
+        source_id="invoice",
+        target_alias="westus2",
+        target_id="invoice",
+        status=JobStatus.AUTHORIZED,
+        generation=3,
+        authorization="{}",
+        authorization_expires_at=NOW + timedelta(hours=20),
+        created_at=NOW - timedelta(seconds=10),
+        updated_at=NOW,
+        deadline_at=NOW + timedelta(hours=23),
+    )
+    base.update(changes)
+    return Job(**base)
+
+
+def polling_job(**changes) -> Job:
+    return job(
+        status=JobStatus.POLLING,
+        operation_url="https://src/op/1",
+        started_at=NOW - timedelta(seconds=10),
+        **changes,
+    )
+
+
+def operation(status: OperationStatus, **fields) -> Operation:
+    return Operation(url="https://src/op/1", status=status, **fields)
+
+
+def item(ready: bool = True) -> ItemInfo:
+    return ItemInfo(kind=ItemKind.MODEL, id="invoice", ready=ready)
+
+
+class TestMessageArrival:
+    def test_a_message_for_an_unknown_job_is_dropped(self):
+        assert isinstance(p.on_copy_request(None, 0, "m1", NOW, MARGIN), p.Drop)
+
+    def test_a_message_for_a_finished_job_is_dropped(self):
+        done = job(status=JobStatus.SUCCEEDED, event_published=True)
+        assert isinstance(p.on_poll(done, 3, "m1", NOW), p.Drop)
+
+    def test_a_finished_job_whose_event_is_not_out_publishes_it(self):
+        done = job(status=JobStatus.FAILED, event_published=False)
+        assert p.on_poll(done, 1, "m1", NOW) == p.PublishEvent()
+
+    def test_a_stale_generation_is_dropped(self):
+        assert isinstance(p.on_poll(polling_job(), 1, "m1", NOW), p.Drop)
+
+    def test_the_redelivery_of_the_message_that_advanced_the_job_resends_the_next(self):
+        advanced = polling_job(advanced_by="m1")
+        assert p.on_poll(advanced, 2, "m1", NOW) == p.ResendNext()
+
+    def test_another_message_of_the_previous_generation_is_dropped(self):
+        advanced = polling_job(advanced_by="m1")
+        assert isinstance(p.on_poll(advanced, 2, "m2", NOW), p.Drop)
+
+
+class TestCopyRequest:
+    def test_a_fresh_authorization_starts_the_copy(self):
+        assert p.on_copy_request(job(), 3, "m", NOW, MARGIN) == p.StartCopy()
+
+    def test_an_authorization_expiring_within_the_margin_is_replaced(self):
+        soon = job(authorization_expires_at=NOW + timedelta(minutes=10))
+        assert isinstance(p.on_copy_request(soon, 3, "m", NOW, MARGIN), p.Reauthorize)
+
+    def test_a_job_without_authorization_authorizes(self):
+        assert isinstance(p.on_copy_request(job(authorization=None), 3, "m", NOW, MARGIN), p.Reauthorize)
+
+    def test_a_copy_already_started_is_not_started_twice(self):
+        assert isinstance(p.on_copy_request(polling_job(), 3, "m", NOW, MARGIN), p.Drop)
+
+
+class TestPoll:
+    def test_a_current_poll_reads_the_operation(self):
+        assert p.on_poll(polling_job(), 3, "m", NOW) == p.ReadOperation()
+
+    def test_past_the_deadline_the_target_decides(self):
+        late = polling_job(deadline_at=NOW - timedelta(seconds=1))
+        assert isinstance(p.on_poll(late, 3, "m", NOW), p.VerifyTarget)
+
+
+class TestStartErrors:
+    def test_an_expired_authorization_is_renewed_then_given_up(self):
+        error = AuthorizationExpired("expired", code="1002")
+        assert isinstance(p.on_start_error(job(), error), p.Reauthorize)
+        finish = p.on_start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
+        assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            AuthorizationClaimsInvalid("claims", code="1002"),
+            InvalidTargetResource("no such resource", code="1002"),
+            QuotaExceeded("full", code="QuotaExceeded"),
+        ],
+    )
+    def test_permanent_errors_fail_the_job_with_the_reason(self, error):
+        finish = p.on_start_error(job(), error)
+        assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
+        assert error.message in finish.error_message
+
+    def test_a_missing_source_item_says_which(self):
+        finish = p.on_start_error(job(), ItemNotFound("nope", code="NotFound"))
+        assert "invoice" in finish.error_message and "primary" in finish.error_message
+
+    def test_a_downgrade_names_the_setting_that_allows_it(self):
+        finish = p.on_start_error(job(), DowngradeRequired("cmk", code="DataProtectionTransformServiceError"))
+        assert "DR_RESOURCES__WESTUS2__ALLOW_DEGRADE=true" in finish.error_message
+
+
+class TestOperation:
+    def test_a_running_operation_schedules_the_next_poll(self):
+        action = p.on_operation(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, None)
+        assert isinstance(action, p.SchedulePoll)
+
+    def test_success_is_checked_at_the_target(self):
+        action = p.on_operation(polling_job(), operation(OperationStatus.SUCCEEDED), NOW, POLICY, None)
+        assert isinstance(action, p.VerifyTarget)
+
+    def test_a_reused_authorization_lets_the_target_decide(self):
+        failed = operation(
+            OperationStatus.FAILED,
+            error=ServiceError(
+                code="2024",
+                message="Could not retrieve authorization metadata. If this issue persists use a "
+                "different target model to copy into.",
+            ),
+        )
+        assert p.on_operation(polling_job(), failed, NOW, POLICY, None) == p.VerifyTarget(
+            "the authorization was already used"
+        )
+
+    def test_a_downgrade_failure_names_the_setting(self):
+        failed = operation(
+            OperationStatus.FAILED,
+            error=ServiceError(code="DataProtectionTransformServiceError", message="downgrade"),
+        )
+        action = p.on_operation(polling_job(), failed, NOW, POLICY, None)
+        assert isinstance(action, p.Finish) and "ALLOW_DEGRADE" in action.error_message
+
+    def test_any_other_failure_fails_with_the_services_code(self):
+        failed = operation(
+            OperationStatus.FAILED, error=ServiceError(code="InternalServerError", message="boom")
+        )
+        action = p.on_operation(polling_job(), failed, NOW, POLICY, None)
+        assert isinstance(action, p.Finish) and action.status is JobStatus.FAILED
+        assert action.error_code == "InternalServerError" and "boom" in action.error_message
+
+    def test_a_canceled_operation_fails_the_job(self):
+        action = p.on_operation(polling_job(), operation(OperationStatus.CANCELED), NOW, POLICY, None)
+        assert isinstance(action, p.Finish) and action.error_code == "OperationCanceled"
+
+
+class TestTarget:
+    def test_a_ready_target_item_means_success(self):
+        assert p.on_target(polling_job(), item(), "the operation succeeded", NOW) == p.Finish(
+            JobStatus.SUCCEEDED
+        )
+
+    def test_an_item_still_creating_is_polled_again(self):
+        assert isinstance(p.on_target(polling_job(), item(ready=False), "x", NOW), p.SchedulePoll)
+
+    def test_a_missing_item_after_a_reused_authorization_authorizes_again(self):
+        action = p.on_target(polling_job(), None, "the authorization was already used", NOW)
+        assert isinstance(action, p.Reauthorize)
+
+    def test_a_missing_item_after_reported_success_fails(self):
+        action = p.on_target(polling_job(), None, "the operation succeeded", NOW)
+        assert isinstance(action, p.Finish) and action.error_code == "TargetMissing"
+
+    def test_a_missing_item_at_the_deadline_fails_with_the_deadline(self):
+        late = polling_job(deadline_at=NOW)
+        action = p.on_target(late, None, "deadline", NOW)
+        assert isinstance(action, p.Finish) and action.error_code == "DeadlineExceeded"
+
+
+class TestReauthorizeConflict:
+    def _authorization(self, expires: datetime) -> CopyAuthorization:
+        return CopyAuthorization(
+            kind=ItemKind.MODEL,
+            target_id="invoice",
+            target_resource_id="/s/x",
+            target_region="westus2",
+            target_location="https://t/x",
+            expires_at=expires,
+            access_token="t",
+            api_version="2024-11-30",
+        )
+
+    def test_our_own_valid_reservation_is_used(self):
+        assert (
+            p.on_reauthorize_conflict(job(), self._authorization(NOW + timedelta(minutes=5)), NOW)
+            == p.StartCopy()
+        )
+
+    def test_a_foreign_or_expired_reservation_fails_with_what_to_do(self):
+        action = p.on_reauthorize_conflict(job(), self._authorization(NOW - timedelta(minutes=5)), NOW)
+        assert isinstance(action, p.Finish) and "another targetId" in action.error_message
+
+
+class TestPollTiming:
+    def test_progress_aims_at_the_expected_completion(self):
+        # 10 s elapsed at 25 %: 30 s remain; the read is aimed half a second early, within the cap.
+        delay = p.next_poll_delay(
+            polling_job(),
+            operation(OperationStatus.RUNNING, percent_completed=25),
+            NOW,
+            PollPolicy(max_delay_seconds=60),
+            None,
+        )
+        assert delay == pytest.approx(29.5)
+
+    def test_the_cap_bounds_the_delay(self):
+        delay = p.next_poll_delay(
+            polling_job(), operation(OperationStatus.RUNNING, percent_completed=1), NOW, POLICY, None
+        )
+        assert delay == POLICY.max_delay_seconds
+
+    def test_history_aims_when_there_is_no_progress(self):
+        delay = p.next_poll_delay(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, 25.0)
+        assert delay == pytest.approx(14.5)
+
+    def test_without_information_the_delay_starts_short_and_grows(self):
+        delays = [
+            p.next_poll_delay(polling_job(polls=n), operation(OperationStatus.RUNNING), NOW, POLICY, None)
+            for n in range(8)
+        ]
+        assert delays[0] == POLICY.min_delay_seconds
+        assert delays == sorted(delays) and delays[-1] > 10 * delays[0]
+
+    def test_retry_after_is_a_floor(self):
+        delay = p.next_poll_delay(
+            polling_job(), operation(OperationStatus.RUNNING, retry_after=7), NOW, POLICY, None
+        )
+        assert delay == 7
+
+    def test_the_first_read_follows_history(self):
+        assert p.first_poll_delay(POLICY, None) == POLICY.first_delay_seconds
+        assert p.first_poll_delay(POLICY, 12.0) == pytest.approx(11.5)
+
+    def test_transient_retries_back_off_and_honor_retry_after(self):
+        assert p.transient_delay(0, POLICY, None) < p.transient_delay(3, POLICY, None) <= 60
+        assert p.transient_delay(0, POLICY, 20) == 20
