@@ -13,6 +13,7 @@ import re
 from typing import Any, Literal
 
 import azure.functions as func
+from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.copy_service import CopyRequest, CopyService, TargetOutcome, public_outcome
@@ -283,6 +284,10 @@ async def handle(req: func.HttpRequest, handler: Any, *args: Any) -> func.HttpRe
         return await handler(req, *args)
     except ProblemError as exc:
         return problem(exc.status, exc.title, exc.detail, **exc.extensions)
+    except AzureError as exc:
+        # Storage (jobs table, queues) or Event Grid could not be reached: the caller may retry.
+        log.warning("storage unavailable in %s %s: %s", req.method, req.url.split("?")[0], type(exc).__name__)
+        return problem(503, "Service unavailable", "Job storage is unavailable; retry later.")
     except Exception:
         log.exception("unhandled error in %s %s", req.method, req.url.split("?")[0])
         return problem(500, "Internal error", "The request could not be completed; see the app's logs.")

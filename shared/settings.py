@@ -43,15 +43,18 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+# Queue names and the like are defined once, in shared.names, and re-exported here.
+from shared.names import (  # noqa: F401
+    COPY_POLLS_QUEUE,
+    COPY_REQUESTS_QUEUE,
+    DEFAULT_SYNC_SCHEDULE,
+    POISON_SUFFIX,
+    STORAGE_CONNECTION,
+    SYNC_SCHEDULE_SETTING,
+)
+
 PREFIX = "DR_"
 
-# Queue and table names are part of the bindings in function_app.py, which must be literals.
-COPY_REQUESTS_QUEUE = "copy-requests"
-COPY_POLLS_QUEUE = "copy-polls"
-POISON_SUFFIX = "-poison"
-STORAGE_CONNECTION = "AzureWebJobsStorage"
-SYNC_SCHEDULE_SETTING = "DR_SYNC_SCHEDULE"
-DEFAULT_SYNC_SCHEDULE = "0 0 2 * * *"
 
 API_VERSIONS = ("2.1", "2022-08-31", "2023-07-31", "2024-02-29-preview", "2024-07-31-preview", "2024-11-30")
 DEFAULT_API_VERSION = "2024-11-30"

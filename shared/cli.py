@@ -1,0 +1,435 @@
+"""The ``docintel-dr`` command: runbook operations without the function app.
+
+    docintel-dr sync [--dry-run] [--targets ALIAS ...] [--json]
+    docintel-dr status [--targets ALIAS ...] [--json]
+    docintel-dr copy ID [--kind model|classifier] [--to ALIAS ...] [--json]
+
+Settings come from the environment, filling in from ``local.settings.json`` (``--settings PATH``).
+The commands use the same planner and client as the app, directly against the configured
+resources: ``sync`` and ``copy`` authorize, copy and poll until done themselves (no queues), so
+they work during an outage of the app or from a CI job after training.
+
+Exit codes: 0 success, 1 partial failure (something failed, is blocked, out of sync or
+unreachable), 2 error (bad configuration or usage).
+
+Subcommands are one function each, registered in ``COMMANDS`` at the bottom: add yours there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: exit code 2 with the message."""
+
+
+# --- output helpers -------------------------------------------------------------------------------
+
+
+class ProgressLine:
+    """A dependency-free progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.enabled = self.stream.isatty()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if not self.enabled or total <= 0:
+            return
+        filled = int(self.width * done / total)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{total} {label[:60]:<60}")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], out: TextIO) -> None:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        if n == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+
+
+def _dump(body: Any, out: TextIO) -> None:
+    out.write(json.dumps(body, indent=2, default=str) + "\n")
+
+
+# --- the environment: settings, clients, tables ---------------------------------------------------
+
+
+def load(args: argparse.Namespace) -> Settings:
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(local_settings=Path(args.settings))
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clients: dict[str, Any]
+    records: Any
+    jobs: Any
+    credential: Any
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        for closable in (self.records_table, self.jobs_table):
+            if closable is not None:
+                await closable.close()
+        if self.credential is not None:
+            await self.credential.close()
+
+    records_table: Any = None
+    jobs_table: Any = None
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    from shared.context import build_clients, build_credential, needs_credential
+    from shared.jobs import JobStore
+    from shared.storage import table_client
+    from shared.sync.state import CopyRecords
+
+    credential = build_credential(settings) if needs_credential(settings) else None
+    clients = build_clients(settings, credential)
+    records_table = table_client(settings, settings.state_table, credential)
+    jobs_table = table_client(settings, settings.jobs_table, credential)
+    return Runtime(
+        settings,
+        clients,
+        CopyRecords(records_table),
+        JobStore(jobs_table),
+        credential,
+        records_table=records_table,
+        jobs_table=jobs_table,
+    )
+
+
+def _targets(settings: Settings, names: Sequence[str] | None) -> list[str] | None:
+    if not names:
+        return None
+    targets = [t.lower() for name in names for t in name.split(",") if t.strip()]
+    unknown = [t for t in targets if t not in settings.resources]
+    if unknown:
+        raise UsageError(f"unknown alias(es) {', '.join(unknown)}; configured: {', '.join(settings.aliases)}")
+    if settings.primary in targets:
+        raise UsageError(f"'{settings.primary}' is the source; it cannot be a target")
+    return targets
+
+
+# --- sync -----------------------------------------------------------------------------------------
+
+
+def sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="plan only: show what would be copied")
+    parser.add_argument("--targets", nargs="+", metavar="ALIAS", help="only these targets (default: all)")
+    parser.add_argument("--max-jobs", type=int, default=None, help="copies per run (default: setting)")
+    parser.add_argument("--concurrency", type=int, default=8, help="copies in flight at once")
+
+
+async def _sync(args: argparse.Namespace, out: TextIO) -> int:
+    from shared.sync.runner import DirectExecutor, run_sync
+
+    settings = load(args)
+    targets = _targets(settings, args.targets)
+    runtime = open_runtime(settings)
+    try:
+        report = await run_sync(
+            settings,
+            runtime.clients,
+            DirectExecutor(settings, runtime.clients, runtime.records),
+            runtime.records,
+            dry_run=args.dry_run,
+            targets=targets,
+            trigger="cli",
+            max_jobs=args.max_jobs,
+            concurrency=args.concurrency,
+            progress=None if args.json else ProgressLine(),
+        )
+    finally:
+        await runtime.aclose()
+    body = report.to_dict()
+    if args.json:
+        _dump(body, out)
+    else:
+        out.write(f"sync {report.sync_id}: {report.status}{' (dry run)' if report.dry_run else ''}\n")
+        if report.error:
+            out.write(f"error: {report.error}\n")
+        rows = []
+        for alias, target in body["targets"].items():
+            counts = target["counts"]
+            rows.append(
+                [alias, "yes" if target["reachable"] else "NO", counts["copy"], counts["recopy"],
+                 counts["up-to-date"], counts["orphan"], counts["blocked"]]
+            )  # fmt: skip
+        if rows:
+            print_table(
+                rows, ["target", "reachable", "copy", "recopy", "up-to-date", "orphan", "blocked"], out
+            )
+        jobs = body["jobs"]
+        if not report.dry_run and report.plan is not None:
+            out.write(
+                f"copies: {jobs['succeeded']} succeeded, {jobs['failed']} failed, "
+                f"{jobs['upToDate']} already there, {jobs['deferred']} deferred; {jobs['deleted']} deleted\n"
+            )
+        problems = [
+            [alias, i["kind"], i["sourceId"], i["action"], i["reason"]]
+            for alias, target in body["targets"].items()
+            for i in target["items"]
+            if i["action"] == "blocked" or (report.dry_run and i["action"] in ("copy", "recopy"))
+        ]
+        problems += [
+            [
+                j["target"],
+                j["kind"],
+                j["sourceId"],
+                "failed",
+                f"{j['error']['code']}: {j['error']['message']}",
+            ]
+            for j in jobs["items"]
+            if j["status"] == "failed" and j["error"]
+        ]
+        for alias, target in body["targets"].items():
+            if not target["reachable"]:
+                problems.append([alias, "", "", "unreachable", target["error"]])
+        if problems:
+            print_table(problems, ["target", "kind", "id", "action", "reason"], out)
+    return EXIT_OK if report.status == "succeeded" else EXIT_PARTIAL
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_sync(args, sys.stdout))
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+
+def status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", nargs="+", metavar="ALIAS", help="only these targets (default: all)")
+    parser.add_argument("--all", action="store_true", help="list every item, not only those out of sync")
+
+
+async def _status(args: argparse.Namespace, out: TextIO) -> int:
+    from shared.sync.runner import dr_status
+
+    settings = load(args)
+    targets = _targets(settings, args.targets)
+    runtime = open_runtime(settings)
+    try:
+        body = await dr_status(settings, runtime.clients, runtime.records, runtime.jobs, targets=targets)
+    finally:
+        await runtime.aclose()
+    if args.json:
+        _dump(body, out)
+    else:
+        source = body["source"]
+        if not source["reachable"]:
+            out.write(f"source {source['alias']} unreachable: {source['error']}\n")
+        else:
+            out.write(f"source {source['alias']}: {'in sync' if body['inSync'] else 'OUT OF SYNC'}\n")
+        rows = []
+        for alias, target in body["targets"].items():
+            c = target["counts"]
+            rows.append(
+                [alias, "yes" if target["reachable"] else "NO", c["present"], c["missing"], c["stale"],
+                 c["orphan"], target["oldestRecoveryPoint"], target["oldestRecoveryPointAgeSeconds"]]
+            )  # fmt: skip
+        if rows:
+            headers = ["target", "reachable", "present", "missing", "stale", "orphan", "oldest copy", "age s"]
+            print_table(rows, headers, out)
+        items = [
+            [alias, i["kind"], i["sourceId"], i["state"], i["lastCopiedAt"],
+             (i["lastError"] or {}).get("message") or i["reason"]]
+            for alias, target in body["targets"].items()
+            for i in target["items"]
+            if args.all or i["state"] != "present"
+        ]  # fmt: skip
+        if items:
+            print_table(items, ["target", "kind", "id", "state", "last copy", "note"], out)
+    return EXIT_OK if body["inSync"] else EXIT_PARTIAL
+
+
+def status_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_status(args, sys.stdout))
+
+
+# --- copy -----------------------------------------------------------------------------------------
+
+
+def copy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", help="the source model or classifier id")
+    parser.add_argument("--kind", choices=["model", "classifier"], default="model")
+    parser.add_argument("--to", nargs="+", metavar="ALIAS", help="targets (default: every secondary)")
+
+
+async def _copy(args: argparse.Namespace, out: TextIO) -> int:
+    from shared.docintel import DocIntelError, ItemKind, ItemNotFound
+    from shared.sync.planner import Action, PlanItem, stamp
+    from shared.sync.runner import DirectExecutor, JobResult
+
+    settings = load(args)
+    targets = _targets(settings, args.to) or list(settings.secondaries)
+    runtime = open_runtime(settings)
+    try:
+        kind = ItemKind(args.kind)
+        try:
+            item = await runtime.clients[settings.primary].get_item(kind, args.id)
+        except ItemNotFound:
+            raise UsageError(f"{kind.value} '{args.id}' does not exist at '{settings.primary}'") from None
+        except DocIntelError as exc:
+            raise UsageError(
+                f"cannot read {kind.value} '{args.id}' at '{settings.primary}': {exc.message}"
+            ) from None
+        executor = DirectExecutor(settings, runtime.clients, runtime.records)
+        progress = None if args.json else ProgressLine()
+        done = 0
+
+        async def one(target: str) -> JobResult:
+            nonlocal done
+            result = await executor.copy(
+                PlanItem(target, kind.value, item.id, item.id, Action.COPY, "requested",
+                         source_created=stamp(item.created_at), source=item)
+            )  # fmt: skip
+            done += 1
+            if progress is not None:
+                progress(done, len(targets), f"{item.id} -> {target}")
+            return result
+
+        results = await asyncio.gather(*(one(t) for t in targets))
+    finally:
+        await runtime.aclose()
+    if args.json:
+        _dump({"kind": kind.value, "sourceId": args.id, "results": [r.to_dict() for r in results]}, out)
+    else:
+        rows = [
+            [r.target, r.target_id, r.status, f"{r.error['code']}: {r.error['message']}" if r.error else ""]
+            for r in results
+        ]
+        print_table(rows, ["target", "target id", "status", "error"], out)
+    return EXIT_OK if all(r.status in ("succeeded", "up-to-date") for r in results) else EXIT_PARTIAL
+
+
+def copy_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_copy(args, sys.stdout))
+
+
+# --- local stand-ins (local/) ---------------------------------------------------------------------
+
+
+def local_arguments(parser: argparse.ArgumentParser) -> None:
+    from local import localcmd
+
+    localcmd.add_arguments(parser)
+
+
+def local_command(args: argparse.Namespace) -> int:
+    from local import localcmd
+
+    return int(localcmd.run(args))
+
+
+def emulator_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="options of python -m local.emulator")
+
+
+def emulator_command(args: argparse.Namespace) -> int:
+    from local.emulator.server import main as emulator_main
+
+    return int(emulator_main(list(args.args)) or 0)
+
+
+# --- the command table ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    #: Whether --json and --settings apply (commands that read the app's settings).
+    uses_settings: bool = True
+
+
+COMMANDS: dict[str, Command] = {
+    "sync": Command("plan and copy every model and classifier to the targets", sync_arguments, sync_command),
+    "status": Command(
+        "DR status: present / missing / stale / orphan per item and target", status_arguments, status_command
+    ),  # fmt: skip
+    "copy": Command("copy one item now (authorize, copy, wait)", copy_arguments, copy_command),
+    "local": Command(
+        "run the whole stack locally (Azurite, emulators, the app)",
+        local_arguments,
+        local_command,
+        uses_settings=False,
+    ),  # fmt: skip
+    "emulator": Command(
+        "run one Document Intelligence emulator (python -m local.emulator)",
+        emulator_arguments,
+        emulator_command,
+        uses_settings=False,
+    ),  # fmt: skip
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docintel-dr",
+        description="Disaster recovery for Azure AI Document Intelligence models and classifiers.",
+        epilog="Exit codes: 0 success, 1 partial failure, 2 error (configuration or usage).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        child = sub.add_parser(name, help=command.help, description=command.help)
+        if command.uses_settings:
+            child.add_argument(
+                "--settings",
+                default="local.settings.json",
+                metavar="PATH",
+                help="local.settings.json to fill in what the environment lacks (default: %(default)s)",
+            )
+            child.add_argument("--json", action="store_true", help="print the result as JSON")
+        command.arguments(child)
+        child.set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    try:
+        return int(args.handler(args))
+    except UsageError as exc:
+        sys.stderr.write(f"docintel-dr {args.command}: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_PARTIAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

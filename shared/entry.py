@@ -1,0 +1,34 @@
+"""What function_app.py calls. Each entry imports the machinery it needs on first use, so that the
+host indexes the app without loading pydantic, httpx and the Azure SDKs (cold start)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import azure.functions as func
+
+
+async def _service():  # type: ignore[no-untyped-def]
+    from shared.context import get_context
+
+    return (await get_context()).service
+
+
+async def http(req: func.HttpRequest, handler_name: str) -> func.HttpResponse:
+    """Run the HTTP handler `shared.http_api.<handler_name>` with the app's copy service."""
+    from shared import http_api
+
+    return await http_api.handle(req, getattr(http_api, handler_name), await _service())
+
+
+async def copy_request(msg: func.QueueMessage) -> None:
+    await (await _service()).handle_copy_request(msg.get_body(), msg.id)
+
+
+async def copy_poll(msg: func.QueueMessage) -> None:
+    await (await _service()).handle_poll(msg.get_body(), msg.id)
+
+
+async def poison(queue: str, msg: func.QueueMessage) -> None:
+    await (await _service()).handle_poison(queue, msg.get_body())

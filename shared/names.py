@@ -1,0 +1,9 @@
+"""Names the bindings in function_app.py need at import time. Kept free of imports so that
+indexing the app (cold start) does not load the rest of the package."""
+
+COPY_REQUESTS_QUEUE = "copy-requests"
+COPY_POLLS_QUEUE = "copy-polls"
+POISON_SUFFIX = "-poison"
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+SYNC_SCHEDULE_SETTING = "DR_SYNC_SCHEDULE"
+DEFAULT_SYNC_SCHEDULE = "0 0 2 * * *"
