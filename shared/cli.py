@@ -376,20 +376,20 @@ COMMANDS: dict[str, Command] = {
     "sync": Command("plan and copy every model and classifier to the targets", sync_arguments, sync_command),
     "status": Command(
         "DR status: present / missing / stale / orphan per item and target", status_arguments, status_command
-    ),  # fmt: skip
+    ),
     "copy": Command("copy one item now (authorize, copy, wait)", copy_arguments, copy_command),
     "local": Command(
         "run the whole stack locally (Azurite, emulators, the app)",
         local_arguments,
         local_command,
         uses_settings=False,
-    ),  # fmt: skip
+    ),
     "emulator": Command(
         "run one Document Intelligence emulator (python -m local.emulator)",
         emulator_arguments,
         emulator_command,
         uses_settings=False,
-    ),  # fmt: skip
+    ),
 }
 
 
