@@ -11,18 +11,14 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local.runner.host import (
-    EVENTS_FILE_SETTING,
-    FUNCTION_KEY_SETTING,
-    ROOT,
-    WEBHOOKS_SETTING,
-    FunctionHost,
-    host_for_script,
-    run_host_in_thread,
-)
+if TYPE_CHECKING:
+    from local.runner.host import FunctionHost
 
+from shared.settings import DEFAULT_SYNC_SCHEDULE, SYNC_SCHEDULE_SETTING
+
+ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SEED = ROOT / "local" / "sample-seed.json"
 STATE_DIR = ROOT / ".local"
 SOURCE_ALIAS = "primary"
@@ -126,12 +122,15 @@ def run_services(options: StackOptions) -> Iterator[Services]:
 
 def app_settings(services: Services, options: StackOptions) -> dict[str, str]:
     """The app settings (local.settings.json `Values`) that point the app at the local services."""
+    from local.runner.host import EVENTS_FILE_SETTING, FUNCTION_KEY_SETTING, WEBHOOKS_SETTING
+
     values = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": services.azurite.connection_string,
         "DR_PRIMARY": SOURCE_ALIAS,
         "DR_SECONDARIES": ",".join(a for a in services.emulators if a != SOURCE_ALIAS),
         **POLL_SETTINGS,
+        SYNC_SCHEDULE_SETTING: DEFAULT_SYNC_SCHEDULE,
         EVENTS_FILE_SETTING: str(options.events_file),
     }
     for alias, emulator in services.emulators.items():
@@ -180,6 +179,8 @@ def write_settings_file(path: Path, values: dict[str, str], port: int) -> None:
 
 
 def build_host(services: Services, options: StackOptions, *, host: str = "127.0.0.1") -> FunctionHost:
+    from local.runner.host import host_for_script
+
     values = app_settings(services, options)
     hooks = AppContextHooks()
     runner = host_for_script(
@@ -200,6 +201,8 @@ def build_host(services: Services, options: StackOptions, *, host: str = "127.0.
 @contextlib.contextmanager
 def run_local_stack(options: StackOptions | None = None) -> Iterator[LocalStack]:
     """Everything, with the runner in a background thread (demo, tests)."""
+    from local.runner.host import run_host_in_thread
+
     options = options or StackOptions()
     with run_services(options) as services:
         runner = build_host(services, options)

@@ -201,7 +201,11 @@ class FunctionHost:
                 await asyncio.sleep(0.02)
             for spec in self.specs:
                 if spec.trigger_type == "queueTrigger":
-                    trigger = self._queue_trigger(spec)
+                    try:
+                        trigger = self._queue_trigger(spec)
+                    except (KeyError, RuntimeError) as exc:
+                        log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
+                        continue
                     self._triggers.append(trigger)
                     tasks.append(asyncio.create_task(poll_forever(trigger, self.stop_event), name=spec.name))
                 elif spec.trigger_type == "timerTrigger":
@@ -334,7 +338,12 @@ class FunctionHost:
     async def _timer(self, spec: FunctionSpec) -> None:
         from azure.functions.timer import TimerRequest
 
-        schedule = Schedule(resolve(str(spec.trigger["schedule"]), self.values))
+        try:
+            schedule = Schedule(resolve(str(spec.trigger["schedule"]), self.values))
+        except (KeyError, ValueError) as exc:
+            # The host does not start such a function either (its binding cannot be resolved).
+            log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
+            return
         invoker = Invoker(spec, queue_output=self._queue_output)
         last: datetime | None = None
 

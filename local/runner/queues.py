@@ -240,5 +240,5 @@ async def poll_forever(trigger: QueueTrigger, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=delay)
         except TimeoutError:
             pass
-        delay = min(delay * 2 * random.uniform(0.8, 1.2), trigger.options.max_polling_interval)  # noqa: S311
+        delay = min(delay * 2 * random.uniform(0.8, 1.2), trigger.options.max_polling_interval)
     await trigger.drain_in_flight()
