@@ -3,7 +3,13 @@
 import azure.functions as func
 
 from shared import entry
-from shared.names import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, STORAGE_CONNECTION
+from shared.names import (
+    COPY_POLLS_QUEUE,
+    COPY_REQUESTS_QUEUE,
+    POISON_SUFFIX,
+    STORAGE_CONNECTION,
+    WATCHDOG_SCHEDULE,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -54,3 +60,8 @@ async def copy_requests_poison(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=COPY_POLLS_QUEUE + POISON_SUFFIX, connection=STORAGE_CONNECTION)
 async def copy_polls_poison(msg: func.QueueMessage) -> None:
     await entry.poison(COPY_POLLS_QUEUE + POISON_SUFFIX, msg)
+
+
+@app.timer_trigger(arg_name="timer", schedule=WATCHDOG_SCHEDULE, run_on_startup=False)
+async def watchdog(timer: func.TimerRequest) -> None:
+    await entry.watchdog()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import pipeline as p
@@ -226,6 +226,33 @@ class CopyService:
                 continue
             return await self.jobs.get(job_id)
         return await self.jobs.get(job_id)
+
+    async def resume_stalled(self, stale_after: timedelta) -> list[str]:
+        """Give every job that made no progress for `stale_after` its next message again.
+
+        The safety net under the queue chain: a message can be lost outside this app's control (a
+        send that failed after the row was written, a poison message that expired, an event that
+        could not be published). A resumed job gets a new generation, so if its old message does
+        turn up after all, it is dropped as stale.
+        """
+        now = self.clock()
+        resumed = []
+        async for job in self.jobs.iter_unfinished():
+            if now - job.updated_at < stale_after:
+                continue
+            log.warning(
+                "job %s made no progress since %s; resuming it", job.job_id, job.updated_at.isoformat()
+            )
+            if job.status.is_terminal:
+                await self._run(job, p.PublishEvent(), None)
+            else:
+                try:
+                    await self._advance(job, None, now)
+                    await self._send_next(job, delay=0)
+                except JobConflict:
+                    continue  # it moved after all
+            resumed.append(job.job_id)
+        return resumed
 
     async def _record_malformed(self, body: str | bytes, reason: str) -> None:
         job_id = job_id_hint(body)

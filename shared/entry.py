@@ -32,3 +32,12 @@ async def copy_poll(msg: func.QueueMessage) -> None:
 
 async def poison(queue: str, msg: func.QueueMessage) -> None:
     await (await _service()).handle_poison(queue, msg.get_body())
+
+
+async def watchdog() -> None:
+    """Resume jobs that made no progress for a while (see `CopyService.resume_stalled`)."""
+    from datetime import timedelta
+
+    service = await _service()
+    stale_after = timedelta(seconds=max(600.0, 3 * service.settings.poll.max_delay_seconds))
+    await service.resume_stalled(stale_after)

@@ -212,6 +212,13 @@ class JobStore:
                 break
         return jobs
 
+    async def iter_unfinished(self) -> AsyncIterator[Job]:
+        """Jobs whose completion event is not out yet: every job that is running, and any terminal job
+        whose event could not be published."""
+        query = f"PartitionKey eq '{PARTITION}' and event_published eq false"
+        async for entity in self._table.query_entities(query):
+            yield Job.from_entity(entity)
+
     async def iter_all(self) -> AsyncIterator[Job]:
         async for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
             yield Job.from_entity(entity)

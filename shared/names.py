@@ -7,3 +7,4 @@ POISON_SUFFIX = "-poison"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 SYNC_SCHEDULE_SETTING = "DR_SYNC_SCHEDULE"
 DEFAULT_SYNC_SCHEDULE = "0 0 2 * * *"
+WATCHDOG_SCHEDULE = "0 */5 * * * *"  # every five minutes

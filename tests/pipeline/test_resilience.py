@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -231,3 +232,41 @@ async def test_a_message_that_is_not_base64_goes_to_poison_untouched(stack, emul
     props = await stack.triggers["copy-requests"].poison.get_queue_properties()
     assert props.approximate_message_count == 1
     assert next(i.queue for i in stack.invocations if i.outcome == "undecodable") == "copy-requests"
+
+
+async def test_the_watchdog_resumes_a_job_whose_message_was_lost(stack, emulators):
+    model_id, job_ids = await submit_model(stack, emulators)
+    await stack.triggers["copy-requests"].client.clear_messages()  # the request message is lost
+    await stack.settle(1)
+    assert (await stack.job(job_ids[0])).status is JobStatus.AUTHORIZED
+
+    assert await stack.service.resume_stalled(timedelta(seconds=0)) == job_ids
+    [job] = await stack.run_to_end(job_ids)
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+    assert await stack.service.resume_stalled(timedelta(seconds=0)) == []  # nothing left behind
+
+
+async def test_the_watchdog_publishes_an_event_that_could_not_be_published(stack, emulators, monkeypatch):
+    _, job_ids = await submit_model(stack, emulators)
+
+    async def topic_down(events):
+        raise ConnectionError("Event Grid unreachable")
+
+    monkeypatch.setattr(stack.service.events, "publish", topic_down)
+    await stack.settle(4)
+    job = await stack.job(job_ids[0])
+    assert job.status is JobStatus.SUCCEEDED and not job.event_published
+    monkeypatch.undo()
+
+    await stack.service.resume_stalled(timedelta(seconds=0))
+
+    assert (await stack.job(job_ids[0])).event_published
+    assert_one_event_per_job(stack, job_ids)
+
+
+async def test_the_watchdog_leaves_a_job_that_is_moving_alone(stack, emulators):
+    _, job_ids = await submit_model(stack, emulators)
+    assert await stack.service.resume_stalled(timedelta(minutes=10)) == []
+    await stack.run_to_end(job_ids)
