@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from local.runner.host import FunctionHost
 
-from shared.settings import DEFAULT_SYNC_SCHEDULE, SYNC_SCHEDULE_SETTING
+from shared.names import DEFAULT_SYNC_SCHEDULE, SYNC_SCHEDULE_SETTING
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SEED = ROOT / "local" / "sample-seed.json"
