@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sync-schedule", default=None, help="NCRONTAB schedule of the sync timer (DR_SYNC_SCHEDULE)"
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where local.settings.json and events.jsonl go (default .local/)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -152,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         webhooks=tuple(args.webhook),
         extra_settings=extra,
     )
+    if args.state_dir is not None:
+        options.events_file = args.state_dir / "events.jsonl"
+        options.settings_file = args.state_dir / "local.settings.json"
     if options.azurite_ports is not None and len(options.azurite_ports) != 3:
         print("--azurite-ports takes three ports: blob,queue,table", file=sys.stderr)
         return 2
