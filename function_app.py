@@ -65,3 +65,16 @@ async def copy_polls_poison(msg: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule=WATCHDOG_SCHEDULE, run_on_startup=False)
 async def watchdog(timer: func.TimerRequest) -> None:
     await entry.watchdog()
+
+
+# --- event-driven entry points: "a model was trained" (shared/webhooks.py) -------------------------
+
+
+@app.route(route="webhooks/model-trained", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def model_trained_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    return await entry.model_trained_webhook(req)
+
+
+@app.event_grid_trigger(arg_name="event")
+async def model_trained_event(event: func.EventGridEvent) -> None:
+    await entry.model_trained_event(event)

@@ -41,3 +41,18 @@ async def watchdog() -> None:
     service = await _service()
     stale_after = timedelta(seconds=max(600.0, 3 * service.settings.poll.max_delay_seconds))
     await service.resume_stalled(stale_after)
+
+
+async def model_trained_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """`POST /api/webhooks/model-trained` (see `shared.webhooks`)."""
+    from shared import http_api, webhooks
+
+    return await http_api.handle(req, webhooks.model_trained_webhook, await _service())
+
+
+async def model_trained_event(event: func.EventGridEvent | func.CloudEvent) -> None:
+    """Event Grid `docintel-dr.model.trained` (CloudEvents 1.0 or Event Grid schema). The worker
+    hands over a `func.CloudEvent` for a CloudEvents payload whatever the annotation says."""
+    from shared import webhooks
+
+    await webhooks.handle_trained_event(event, await _service())

@@ -54,6 +54,12 @@ def test_each_function_has_the_documented_trigger_route_methods_auth_and_queue(f
             assert trigger["schedule"] == doc["where"], name
         elif doc["trigger"] == "eventGrid":
             assert trigger["type"] == "eventGridTrigger", name
+            assert doc["where"] in ("", "—") and not doc["methods"] and not doc["auth"], name
+            # The worker accepts only these annotations for an Event Grid trigger parameter.
+            from azure.functions.eventgrid import EventGridEventInConverter
+
+            param = inspect.signature(functions[name].get_user_function()).parameters[trigger["name"]]
+            assert EventGridEventInConverter.check_input_type_annotation(param.annotation), name
         else:
             pytest.fail(f"unknown trigger kind {doc['trigger']} for {name}")
 
