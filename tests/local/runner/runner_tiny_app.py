@@ -85,4 +85,6 @@ def on_event(event: func.EventGridEvent) -> None:
 
 @app.event_grid_trigger(arg_name="event")
 def on_cloud_event(event: func.CloudEvent) -> None:
-    calls["cloud"].append({"id": event.id, "type": event.type, "source": event.source, "data": event.get_json()})
+    calls["cloud"].append(
+        {"id": event.id, "type": event.type, "source": event.source, "data": event.get_json()}
+    )
