@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     options = StackOptions(
         runner_port=args.port,
         emulator_ports=tuple(args.ports),
-        azurite_ports=tuple(args.azurite_ports) if args.azurite_ports else None,  # type: ignore[arg-type]
+        azurite_ports=tuple(args.azurite_ports) if args.azurite_ports else None,
         source_region=args.source_region,
         targets=targets,
         copy_duration=args.copy_duration,
