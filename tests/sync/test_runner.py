@@ -1,0 +1,248 @@
+"""Syncs driven end to end: the real pipeline (function_app queue functions over Azurite) copying
+between emulator processes, planned by the sync runner."""
+
+from __future__ import annotations
+
+import re
+
+from shared.docintel import ItemKind
+from shared.provenance import read_provenance
+from shared.sync.api import records_for
+from shared.sync.runner import PipelineExecutor, SyncReport, dr_status, run_sync
+from tests.stack import PipelineStack, start_stack
+from tests.sync.conftest import sync_settings
+
+TARGETS = ("westus2", "northeurope")
+ITEM_READ = re.compile(r"/document(Models|Classifiers)/[^/:]+$")
+
+
+def seed_300(emulator) -> dict[str, set[str]]:
+    """300 items: template and neural models, classifiers, composed models (some with a classifier)."""
+    models = [{"modelId": f"tmpl-{i:03d}"} for i in range(150)]
+    models += [{"modelId": f"neural-{i:03d}", "buildMode": "neural"} for i in range(60)]
+    classifiers = [{"classifierId": f"sorter-{i:02d}"} for i in range(30)]
+    for i in range(60):
+        composed = {
+            "modelId": f"composed-{i:02d}",
+            "docTypes": {
+                "invoice": {"modelId": f"tmpl-{2 * i:03d}", "buildMode": "template"},
+                "receipt": {"modelId": f"neural-{i:03d}", "buildMode": "neural"},
+            },
+        }
+        if i % 3 == 0:
+            composed["classifierId"] = f"sorter-{i // 3:02d}"
+        models.append(composed)
+    emulator.seed({"models": models, "classifiers": classifiers})
+    return {"models": {m["modelId"] for m in models}, "classifiers": {c["classifierId"] for c in classifiers}}
+
+
+def held(emulator) -> dict[str, set[str]]:
+    items = emulator.items()
+    return {
+        "models": {m["modelId"] for m in items["models"]},
+        "classifiers": {c["classifierId"] for c in items["classifiers"]},
+    }
+
+
+async def sync(stack: PipelineStack, **options) -> SyncReport:
+    context = stack.context
+    return await run_sync(
+        context.settings,
+        context.clients,
+        PipelineExecutor(context.service, context.settings.primary),
+        records_for(context),
+        events=stack.events,
+        **options,
+    )
+
+
+async def sync_to_end(stack: PipelineStack, timeout: float = 60, **options) -> SyncReport:
+    report = await sync(stack, **options)
+    job_ids = [j.job_id for j in report.jobs if j.job_id]
+    jobs = await stack.run_to_end(job_ids, timeout=timeout)
+    assert [j.job_id for j in jobs if j.status.value != "succeeded"] == []
+    return report
+
+
+def item_reads(emulator) -> list[str]:
+    return [r["path"] for r in emulator.requests() if r["method"] == "GET" and ITEM_READ.search(r["path"])]
+
+
+async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_plans_nothing(stack, fresh):
+    expected = seed_300(fresh["primary"])
+    for emulator in fresh.values():
+        emulator.clear_requests()
+
+    first = await sync_to_end(stack, trigger="timer")
+
+    assert first.status == "succeeded"
+    assert first.plan.counts()["copy"] == 600
+    # Classifiers and components go before the composed models that use them.
+    order = [j.source_id for j in first.jobs if j.target == "westus2"]
+    assert order.index("sorter-00") < order.index("composed-00")
+    assert order.index("tmpl-000") < order.index("composed-00")
+    for alias in TARGETS:
+        assert held(fresh[alias]) == expected
+        for model in fresh[alias].items()["models"]:
+            provenance = read_provenance(model["tags"])
+            assert provenance.source_id == model["modelId"]
+            assert provenance.source == "127.0.0.1:" + fresh["primary"].endpoint.rsplit(":", 1)[1]
+    records = await records_for(stack.context).load("primary")
+    assert {sid for (kind, sid) in records["westus2"] if kind == "classifier"} == expected["classifiers"]
+    types = [e["type"] for e in stack.events.events if e["type"].startswith("docintel-dr.sync")]
+    completed = next(e for e in stack.events.events if e["type"] == "docintel-dr.sync.completed")
+    assert types == ["docintel-dr.sync.completed"]
+    assert completed["id"] == f"sync-{first.sync_id}"
+    assert completed["data"]["jobs"]["started"] == 600 and completed["data"]["counts"]["copy"] == 600
+    drift = next(e for e in stack.events.events if e["type"] == "docintel-dr.drift.detected")
+    assert drift["data"]["targets"]["westus2"]["missing"] == 300
+    # Requests: list pages, one copyTo per copy at the source, no reads of items before copying.
+    source_log = fresh["primary"].requests()
+    assert sum(1 for r in source_log if r["path"].endswith(":copyTo")) == 600
+    assert item_reads(fresh["primary"]) == []
+
+    for emulator in fresh.values():
+        emulator.clear_requests()
+    stack.events.events.clear()
+    second = await sync(stack)
+
+    assert second.plan.counts() == {"copy": 0, "recopy": 0, "up-to-date": 600, "orphan": 0, "blocked": 0}
+    assert second.jobs == []
+    assert [e["type"] for e in stack.events.events] == ["docintel-dr.sync.completed"]
+    # An up-to-date sync costs list pages and quota reads only: nothing per item.
+    for alias, emulator in fresh.items():
+        log = emulator.requests()
+        assert item_reads(emulator) == [], alias
+        assert all(r["method"] == "GET" for r in log), alias
+        assert len(log) <= 2 * (300 // 50 + 2) + 1, (alias, len(log))
+
+
+async def test_a_source_item_rebuilt_under_the_same_id_is_recopied(stack, fresh):
+    fresh["primary"].seed(
+        {
+            "models": [{"modelId": "invoices", "createdDateTime": "2026-01-05T08:30:00Z"}],
+            "classifiers": [{"classifierId": "sorter", "createdDateTime": "2026-01-05T08:30:00Z"}],
+        }
+    )
+    await sync_to_end(stack)
+    fresh["primary"].seed(
+        {
+            "models": [{"modelId": "invoices", "createdDateTime": "2026-02-01T00:00:00Z"}],
+            "classifiers": [{"classifierId": "sorter", "createdDateTime": "2026-02-01T00:00:00Z"}],
+        }
+    )
+
+    report = await sync_to_end(stack)
+
+    assert report.plan.counts()["recopy"] == 4
+    assert {(j.kind, j.action, j.status) for j in report.jobs} == {
+        ("model", "recopy", "started"),
+        ("classifier", "recopy", "started"),
+    }
+    for alias in TARGETS:
+        model = next(m for m in fresh[alias].items()["models"] if m["modelId"] == "invoices")
+        assert read_provenance(model["tags"]).source_created == "2026-02-01T00:00:00Z"
+    again = await sync(stack)
+    assert again.plan.counts()["up-to-date"] == 4 and again.jobs == []
+
+
+async def test_quota_exhaustion_is_reported_per_item(stack, fresh):
+    fresh["westus2"].configure(modelLimit=3)
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(5)]})
+
+    report = await sync_to_end(stack)
+
+    west = {i.source_id: i for i in report.plan.targets["westus2"].items}
+    assert [west[f"m{i}"].action.value for i in range(5)] == ["copy"] * 3 + ["blocked"] * 2
+    assert "quota" in west["m4"].reason and "limit 3" in west["m4"].reason
+    assert report.plan.targets["northeurope"].counts()["copy"] == 5
+    assert report.status == "partial"
+    assert len(held(fresh["westus2"])["models"]) == 3 and len(held(fresh["northeurope"])["models"]) == 5
+
+
+async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_gap(stack, fresh):
+    fresh["primary"].seed(
+        {"models": [{"modelId": f"m{i}"} for i in range(4)], "classifiers": [{"classifierId": "sorter"}]}
+    )
+    fresh["northeurope"].outage(True)
+
+    report = await sync_to_end(stack)
+
+    assert report.status == "partial"
+    assert report.plan.unreachable == ["northeurope"]
+    assert held(fresh["westus2"]) == {"models": {"m0", "m1", "m2", "m3"}, "classifiers": {"sorter"}}
+    drift = next(e for e in stack.events.events if e["type"] == "docintel-dr.drift.detected")
+    assert drift["data"]["targets"]["northeurope"]["reachable"] is False
+
+    fresh["northeurope"].outage(False)
+    status = await dr_status(
+        stack.context.settings, stack.context.clients, records_for(stack.context), stack.service.jobs
+    )
+    assert status["inSync"] is False
+    west, north = status["targets"]["westus2"], status["targets"]["northeurope"]
+    assert west["inSync"] and west["counts"]["present"] == 5
+    assert all(i["lastCopiedAt"] and i["ageSeconds"] >= 0 for i in west["items"])
+    assert north["counts"]["missing"] == 5 and {i["state"] for i in north["items"]} == {"missing"}
+
+    healed = await sync_to_end(stack)
+    assert healed.plan.targets["northeurope"].counts()["copy"] == 5
+    assert healed.plan.targets["westus2"].counts()["copy"] == 0
+    status = await dr_status(stack.context.settings, stack.context.clients, records_for(stack.context))
+    assert status["inSync"] is True
+
+
+async def test_a_source_outage_is_a_failed_sync_not_a_crash(stack, fresh):
+    fresh["primary"].outage(True)
+
+    report = await sync(stack)
+
+    assert report.status == "failed" and "primary" in report.error
+    [event] = stack.events.events
+    assert event["type"] == "docintel-dr.sync.completed" and event["data"]["status"] == "failed"
+    assert event["data"]["error"]["code"] == "SourceUnavailable"
+
+
+async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fresh):
+    fresh["primary"].seed({"models": [{"modelId": "keep"}, {"modelId": "retire"}]})
+    fresh["westus2"].seed({"models": [{"modelId": "trained-here"}]})  # not ours: never pruned
+    stack = await start_stack(sync_settings(azurite, fresh))
+    try:
+        await sync_to_end(stack)
+        await stack.context.clients["primary"].delete_item(ItemKind.MODEL, "retire")
+
+        kept = await sync(stack)
+        west = {i.target_id: i for i in kept.plan.targets["westus2"].items if i.action.value == "orphan"}
+        assert set(west) == {"retire", "trained-here"} and not any(i.delete for i in west.values())
+        assert "retire" in held(fresh["westus2"])["models"]
+    finally:
+        await stack.aclose()
+
+    stack = await start_stack(sync_settings(azurite, fresh, DR_SYNC_PRUNE="true"))
+    try:
+        pruned = await sync(stack)
+        assert sorted((d["target"], d["targetId"], d["status"]) for d in pruned.deleted) == [
+            ("northeurope", "retire", "deleted"),
+            ("westus2", "retire", "deleted"),
+        ]
+        assert held(fresh["westus2"])["models"] == {"keep", "trained-here"}
+        assert held(fresh["northeurope"])["models"] == {"keep"}
+    finally:
+        await stack.aclose()
+
+
+async def test_the_per_run_budget_defers_the_rest_to_the_next_run(stack, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(5)]})
+
+    first = await sync_to_end(stack, max_jobs=4)
+    assert first.job_counts()["started"] == 4 and first.job_counts()["deferred"] == 6
+    assert first.status == "partial"
+    second = await sync_to_end(stack)
+    assert second.job_counts()["started"] == 6 and second.status == "succeeded"
+
+
+async def test_a_dry_run_plans_without_copying_or_publishing(stack, fresh):
+    fresh["primary"].seed({"models": [{"modelId": "invoices"}]})
+    report = await sync(stack, dry_run=True)
+    assert report.plan.counts()["copy"] == 2 and report.jobs == []
+    assert stack.events.events == []
+    assert held(fresh["westus2"])["models"] == set()
