@@ -9,8 +9,8 @@ from shared.docintel import ItemKind
 from shared.provenance import read_provenance
 from shared.sync.api import records_for
 from shared.sync.runner import PipelineExecutor, SyncReport, dr_status, run_sync
-from tests.stack import PipelineStack, start_stack
-from tests.sync.conftest import sync_settings
+from tests.stack import PipelineStack
+from tests.sync.conftest import start_sync_stack, sync_settings
 
 TARGETS = ("westus2", "northeurope")
 ITEM_READ = re.compile(r"/document(Models|Classifiers)/[^/:]+$")
@@ -56,10 +56,10 @@ async def sync(stack: PipelineStack, **options) -> SyncReport:
     )
 
 
-async def sync_to_end(stack: PipelineStack, timeout: float = 60, **options) -> SyncReport:
+async def sync_to_end(stack: PipelineStack, within: float = 60, **options) -> SyncReport:
     report = await sync(stack, **options)
     job_ids = [j.job_id for j in report.jobs if j.job_id]
-    jobs = await stack.run_to_end(job_ids, timeout=timeout)
+    jobs = await stack.run_to_end(job_ids, timeout=within)
     assert [j.job_id for j in jobs if j.status.value != "succeeded"] == []
     return report
 
@@ -205,7 +205,7 @@ async def test_a_source_outage_is_a_failed_sync_not_a_crash(stack, fresh):
 async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fresh):
     fresh["primary"].seed({"models": [{"modelId": "keep"}, {"modelId": "retire"}]})
     fresh["westus2"].seed({"models": [{"modelId": "trained-here"}]})  # not ours: never pruned
-    stack = await start_stack(sync_settings(azurite, fresh))
+    stack = await start_sync_stack(sync_settings(azurite, fresh))
     try:
         await sync_to_end(stack)
         await stack.context.clients["primary"].delete_item(ItemKind.MODEL, "retire")
@@ -217,7 +217,7 @@ async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fre
     finally:
         await stack.aclose()
 
-    stack = await start_stack(sync_settings(azurite, fresh, DR_SYNC_PRUNE="true"))
+    stack = await start_sync_stack(sync_settings(azurite, fresh, DR_SYNC_PRUNE="true"))
     try:
         pruned = await sync(stack)
         assert sorted((d["target"], d["targetId"], d["status"]) for d in pruned.deleted) == [
