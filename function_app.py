@@ -8,6 +8,7 @@ from shared.names import (
     COPY_REQUESTS_QUEUE,
     POISON_SUFFIX,
     STORAGE_CONNECTION,
+    SYNC_SCHEDULE_SETTING,
     WATCHDOG_SCHEDULE,
 )
 
@@ -78,3 +79,27 @@ async def model_trained_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @app.event_grid_trigger(arg_name="event")
 async def model_trained_event(event: func.EventGridEvent) -> None:
     await entry.model_trained_event(event)
+
+
+# --- scheduled sync and DR status (shared/sync/api.py, imported on first use) ----------------------
+
+
+@app.timer_trigger(arg_name="timer", schedule=f"%{SYNC_SCHEDULE_SETTING}%", run_on_startup=False)
+async def sync_timer(timer: func.TimerRequest) -> None:
+    from shared.sync import api
+
+    await api.timer(timer.past_due)
+
+
+@app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def sync(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.sync import api
+
+    return await api.sync(req)
+
+
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.sync import api
+
+    return await api.status(req)

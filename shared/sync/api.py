@@ -1,4 +1,8 @@
-"""What the function app's sync bindings call: the timer, ``POST /api/sync``, ``GET /api/status``."""
+"""What the function app's sync bindings call: the timer, ``POST /api/sync``, ``GET /api/status``.
+
+function_app.py imports this module inside its functions (on first use), so indexing the app does
+not load it. `timer`, `sync` and `status` get the app's context themselves; the `*_route` handlers
+take it, for tests."""
 
 from __future__ import annotations
 
@@ -97,3 +101,26 @@ async def status_route(req: func.HttpRequest, context: Any) -> func.HttpResponse
         targets=_targets(req, context),
     )
     return json_response(body, 200)
+
+
+# --- entry points for function_app.py ---------------------------------------------------------------
+
+
+async def timer(past_due: bool) -> None:
+    from shared.context import get_context
+
+    await on_timer(await get_context(), past_due)
+
+
+async def sync(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.context import get_context
+    from shared.http_api import handle
+
+    return await handle(req, sync_route, await get_context())
+
+
+async def status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.context import get_context
+    from shared.http_api import handle
+
+    return await handle(req, status_route, await get_context())
