@@ -217,6 +217,16 @@ class DirectExecutor:
         self.timeout = timeout
         self._sleep = sleep
 
+    async def _recorded(self, item: PlanItem) -> bool:
+        """A classifier (no tags): does the copy record say this build is at the target?"""
+        try:
+            record = await self.records.get(
+                source=self.settings.primary, target=item.target, kind=item.kind, source_id=item.source_id
+            )
+        except Exception:
+            return False
+        return record is not None and record.source_created == item.source_created
+
     async def copy(self, item: PlanItem) -> JobResult:
         source_alias = self.settings.primary
         source = self.clients[source_alias]
@@ -238,7 +248,9 @@ class DirectExecutor:
                     existing = await target.get_item(kind, target_id)
                 except DocIntelError:
                     raise exc from None
-                if is_copy_of(existing.tags, endpoint, src.id, src.created_at):
+                if is_copy_of(existing.tags, endpoint, src.id, src.created_at) or (
+                    kind is ItemKind.CLASSIFIER and await self._recorded(item)
+                ):
                     result.status, result.target_id = "up-to-date", target_id
                     return result
                 raise

@@ -70,7 +70,27 @@ class CopyRecords:
             entity["sourceCreated"] = source_created
         if job_id:
             entity["jobId"] = job_id
-        await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except ResourceNotFoundError:  # the table does not exist yet (a first CLI run)
+            try:
+                await self._table.create_table()
+            except ResourceExistsError:
+                pass
+            await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def get(self, *, source: str, target: str, kind: str, source_id: str) -> CopyRecord | None:
+        if self._table is None:
+            return None
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self._table.get_entity(PARTITION, _row_key(source, target, kind, source_id))
+        except ResourceNotFoundError:
+            return None
+        return _record(entity)
 
     async def forget(self, *, source: str, target: str, kind: str, source_id: str) -> None:
         if self._table is None:
@@ -94,18 +114,22 @@ class CopyRecords:
             async for entity in self._table.query_entities(
                 query, parameters={"pk": PARTITION, "source": source}
             ):
-                record = CopyRecord(
-                    kind=str(entity["kind"]),
-                    source_id=str(entity["sourceId"]),
-                    target_id=str(entity["targetId"]),
-                    source_created=entity.get("sourceCreated"),
-                    copied_at=_as_datetime(entity.get("copiedAt")),
-                    job_id=entity.get("jobId"),
-                )
+                record = _record(entity)
                 result.setdefault(str(entity["target"]), {})[(record.kind, record.source_id)] = record
         except ResourceNotFoundError:
             return {}
         return result
+
+
+def _record(entity: Any) -> CopyRecord:
+    return CopyRecord(
+        kind=str(entity["kind"]),
+        source_id=str(entity["sourceId"]),
+        target_id=str(entity["targetId"]),
+        source_created=entity.get("sourceCreated"),
+        copied_at=_as_datetime(entity.get("copiedAt")),
+        job_id=entity.get("jobId"),
+    )
 
 
 def _as_datetime(value: Any) -> datetime | None:
