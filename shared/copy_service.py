@@ -341,6 +341,7 @@ class CopyService:
             await self.polls.send(
                 PollMessage(job_id=job.job_id, generation=job.generation, attempt=job.polls).to_json(),
                 delay_seconds=delay,
+                precise=True,
             )
 
     async def _start_copy(self, job: Job, message_id: str | None, now: datetime) -> p.Action | None:

@@ -34,9 +34,11 @@ from shared.settings import PollPolicy
 
 # How many times one job may authorize again (expired or consumed authorization) before it fails.
 MAX_REAUTHORIZATIONS = 2
-# The Functions host notices a message that became visible within its queue polling interval
-# (host.json maxPollingInterval, 1 s); aiming this much early lands the read near completion.
-HOST_PICKUP_LAG_SECONDS = 0.5
+# Aiming at a copy's end from its progress: a long remaining time estimated from a low percentage is
+# refined by one more read at REFINE_FRACTION of it.
+REFINE_ABOVE_SECONDS = 3.0
+REFINE_BELOW_PERCENT = 80
+REFINE_FRACTION = 0.85
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -298,37 +300,41 @@ def next_poll_delay(
 ) -> float:
     """Seconds until the next status read.
 
-    Aim at the expected completion time: from the operation's progress when it reports one, else from
-    how long earlier copies of the same kind between the same resources took. Without either (or when
-    the copy is already overdue) back off from the minimum, growing with each read. The service's
-    Retry-After, when given, is a floor. The result is within the policy's bounds.
+    Aim just after the expected completion: from the operation's progress when it reports one, else
+    from how long earlier copies of the same kind between the same resources took. A read that comes
+    too early costs a whole extra round (at least the service's Retry-After), one that comes a little
+    late costs only the lateness, so the aim errs late (queue delays are whole seconds, rounded up).
+    Without an estimate the delay starts at the minimum and grows 1.5x per read; once a copy is
+    overdue, it grows with how overdue it is. The service's Retry-After is a floor; the policy's
+    maximum is a cap.
     """
     started = job.started_at or job.created_at
     elapsed = max((now - started).total_seconds(), 0.0)
-    remaining: float | None = None
     percent = operation.percent_completed
     if percent is not None and 0 < percent < 100 and elapsed > 0:
-        remaining = elapsed * (100 - percent) / percent
+        # Progress is a whole percent, truncated: the estimate errs late, by about total/percent.
+        # Early in a long copy that error is large, so read once more on the way (at a high percent
+        # the estimate is sharp), then aim at the end.
+        delay = elapsed * (100 - percent) / percent
+        if delay > REFINE_ABOVE_SECONDS and percent < REFINE_BELOW_PERCENT:
+            delay *= REFINE_FRACTION
     elif expected_seconds is not None and expected_seconds > elapsed:
-        remaining = expected_seconds - elapsed
-    if remaining is not None and remaining > HOST_PICKUP_LAG_SECONDS:
-        delay = remaining - HOST_PICKUP_LAG_SECONDS
+        delay = expected_seconds - elapsed
+    elif expected_seconds is not None:
+        delay = max(policy.min_delay_seconds, 0.25 * (elapsed - expected_seconds))
     else:
-        # Overdue or unknown: short at first, growing 1.5x per read since the estimate ran out.
         delay = policy.min_delay_seconds * math.pow(1.5, min(job.polls, 20))
-    delay = min(max(delay, policy.min_delay_seconds), policy.max_delay_seconds)
+    delay = min(delay, policy.max_delay_seconds)
     if operation.retry_after is not None:
         delay = max(delay, operation.retry_after)
     return delay
 
 
 def first_poll_delay(policy: PollPolicy, expected_seconds: float | None) -> float:
-    """Delay of the first status read after copyTo was accepted."""
+    """Delay of the first status read after copyTo was accepted: when earlier copies between the same
+    resources tell how long one takes, at that time; else after the policy's first delay."""
     if expected_seconds is not None and expected_seconds > policy.first_delay_seconds:
-        return min(
-            max(expected_seconds - HOST_PICKUP_LAG_SECONDS, policy.first_delay_seconds),
-            policy.max_delay_seconds,
-        )
+        return min(expected_seconds, policy.max_delay_seconds)
     return policy.first_delay_seconds
 
 

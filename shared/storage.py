@@ -7,7 +7,9 @@ passed in. Messages the app sends itself are base64 encoded, as the host decodes
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from shared.settings import Settings
@@ -60,10 +62,23 @@ class QueueSender:
     def name(self) -> str:
         return str(self._client.queue_name)
 
-    async def send(self, content: str, *, delay_seconds: float = 0) -> None:
+    async def send(self, content: str, *, delay_seconds: float = 0, precise: bool = False) -> None:
+        """Send `content`, visible after `delay_seconds`.
+
+        Queue visibility delays are whole seconds. By default the delay is rounded up (a message
+        never comes early). With `precise`, a fraction of a second is waited out here before sending,
+        so the message becomes visible at the moment asked for (the poller aims at a copy's end).
+        """
         from azure.core.exceptions import ResourceNotFoundError
 
-        visibility = min(max(round(delay_seconds), 0), MAX_VISIBILITY_SECONDS)
+        delay_seconds = max(delay_seconds, 0.0)
+        whole = math.floor(delay_seconds)
+        if precise and delay_seconds - whole > 0.02:
+            await asyncio.sleep(delay_seconds - whole)
+            visibility = whole
+        else:
+            visibility = math.ceil(delay_seconds - 1e-6)
+        visibility = min(visibility, MAX_VISIBILITY_SECONDS)
         try:
             await self._client.send_message(
                 content, visibility_timeout=visibility, time_to_live=MESSAGE_TTL_SECONDS

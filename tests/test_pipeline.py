@@ -50,12 +50,12 @@ def job(**changes) -> Job:
 
 
 def polling_job(**changes) -> Job:
-    return job(
-        status=JobStatus.POLLING,
-        operation_url="https://src/op/1",
-        started_at=NOW - timedelta(seconds=10),
-        **changes,
-    )
+    fields = {
+        "status": JobStatus.POLLING,
+        "operation_url": "https://src/op/1",
+        "started_at": NOW - timedelta(seconds=10),
+    }
+    return job(**{**fields, **changes})
 
 
 def operation(status: OperationStatus, **fields) -> Operation:
@@ -234,8 +234,8 @@ class TestReauthorizeConflict:
 
 
 class TestPollTiming:
-    def test_progress_aims_at_the_expected_completion(self):
-        # 10 s elapsed at 25 %: 30 s remain; the read is aimed half a second early, within the cap.
+    def test_a_low_percentage_is_refined_by_a_read_on_the_way(self):
+        # 10 s elapsed at 25 %: about 30 s remain, but a whole-percent estimate is rough this early.
         delay = p.next_poll_delay(
             polling_job(),
             operation(OperationStatus.RUNNING, percent_completed=25),
@@ -243,7 +243,20 @@ class TestPollTiming:
             PollPolicy(max_delay_seconds=60),
             None,
         )
-        assert delay == pytest.approx(29.5)
+        assert delay == pytest.approx(30 * p.REFINE_FRACTION)
+
+    def test_a_high_percentage_aims_at_the_end(self):
+        # 10 s elapsed at 80 %: 2.5 s remain.
+        delay = p.next_poll_delay(
+            polling_job(), operation(OperationStatus.RUNNING, percent_completed=80), NOW, POLICY, None
+        )
+        assert delay == pytest.approx(2.5)
+
+    def test_near_the_end_the_next_read_comes_at_once(self):
+        delay = p.next_poll_delay(
+            polling_job(), operation(OperationStatus.RUNNING, percent_completed=99), NOW, POLICY, None
+        )
+        assert delay < 0.2
 
     def test_the_cap_bounds_the_delay(self):
         delay = p.next_poll_delay(
@@ -253,7 +266,19 @@ class TestPollTiming:
 
     def test_history_aims_when_there_is_no_progress(self):
         delay = p.next_poll_delay(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, 25.0)
-        assert delay == pytest.approx(14.5)
+        assert delay == pytest.approx(15)
+
+    def test_an_overdue_copy_backs_off_with_how_overdue_it_is(self):
+        slightly = p.next_poll_delay(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, 9.0)
+        long_overdue = p.next_poll_delay(
+            polling_job(started_at=NOW - timedelta(seconds=100)),
+            operation(OperationStatus.RUNNING),
+            NOW,
+            POLICY,
+            9.0,
+        )
+        assert slightly == POLICY.min_delay_seconds
+        assert long_overdue == pytest.approx(0.25 * 91)
 
     def test_without_information_the_delay_starts_short_and_grows(self):
         delays = [
@@ -271,7 +296,7 @@ class TestPollTiming:
 
     def test_the_first_read_follows_history(self):
         assert p.first_poll_delay(POLICY, None) == POLICY.first_delay_seconds
-        assert p.first_poll_delay(POLICY, 12.0) == pytest.approx(11.5)
+        assert p.first_poll_delay(POLICY, 12.0) == pytest.approx(12)
 
     def test_transient_retries_back_off_and_honor_retry_after(self):
         assert p.transient_delay(0, POLICY, None) < p.transient_delay(3, POLICY, None) <= 60

@@ -192,6 +192,9 @@ class EmulatorState:
         )
         self.cmk = cmk
         self.copy_duration = float(copy_duration)
+        # Each copy takes copy_duration plus a uniform random extra in [0, jitter): a real copy does not
+        # finish on a whole-second grid relative to its request (benchmarks use it against aliasing).
+        self.copy_duration_jitter = 0.0
         self.accept_any_token = accept_any_token
         self.model_limit = model_limit
         self.neural_limit = neural_limit
@@ -258,6 +261,7 @@ class EmulatorState:
         """Apply a partial config (same keys as PUT /_emulator/config). Returns the full config."""
         known = {
             "copyDurationSeconds",
+            "copyDurationJitterSeconds",
             "faults",
             "copyFailureRate",
             "rateLimits",
@@ -274,6 +278,8 @@ class EmulatorState:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         if "copyDurationSeconds" in cfg:
             self.copy_duration = float(cfg["copyDurationSeconds"])
+        if "copyDurationJitterSeconds" in cfg:
+            self.copy_duration_jitter = max(0.0, float(cfg["copyDurationJitterSeconds"]))
         if "faults" in cfg:
             faults = {}
             for group, prof in (cfg["faults"] or {}).items():
@@ -311,6 +317,7 @@ class EmulatorState:
     def config(self) -> dict[str, Any]:
         return {
             "copyDurationSeconds": self.copy_duration,
+            "copyDurationJitterSeconds": self.copy_duration_jitter,
             "faults": {g: vars(p) for g, p in self.faults.items()},
             "copyFailureRate": self.copy_failure_rate,
             "rateLimits": self.rate_limits if self.rate_limits is not None else "off",
@@ -347,7 +354,20 @@ class EmulatorState:
             "v21Models": list(self.v21_models.values()),
             "classifiers": list(self.classifiers.values()),
             "pendingAuthorizations": [{"kind": k, "id": i} for (k, i), _ in self.reserved.items()],
-            "operations": [o.op_id for o in self.operations.values()],
+            # Copy operations with their timing (emulator clock, seconds since the epoch): a copy
+            # turns terminal at `terminalAt`; benchmarks measure from there.
+            "operations": [
+                {
+                    "id": o.op_id,
+                    "kind": o.kind,
+                    "sourceId": o.source_id,
+                    "targetId": o.target_id,
+                    "created": o.created,
+                    "terminalAt": o.created + o.duration,
+                    "status": o.status,
+                }
+                for o in self.operations.values()
+            ],
         }
 
     # ------------------------------------------------------------------ seeding
@@ -653,7 +673,7 @@ class EmulatorState:
             kind=kind,
             api_version=ver.name,
             created=self.now(),
-            duration=self.copy_duration,
+            duration=self.copy_duration + self.rng.uniform(0, self.copy_duration_jitter),
             source_id=source_id,
             target_id=target_id,
             target_base=target_base,
