@@ -171,7 +171,7 @@ def run() -> list[dict[str, Any]]:
                 "value": round(app["median"], 2),
                 "unit": "s",
                 "baseline": round(sdk["median"], 2),
-                "target": f"<= baseline + 1",
+                "target": "<= baseline + 1",
                 "how": how,
             },
             {
