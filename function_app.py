@@ -81,25 +81,19 @@ async def model_trained_event(event: func.EventGridEvent) -> None:
     await entry.model_trained_event(event)
 
 
-# --- scheduled sync and DR status (shared/sync/api.py, imported on first use) ----------------------
+# --- scheduled sync and DR status (shared/sync/) ----------------------------------------------------
 
 
 @app.timer_trigger(arg_name="timer", schedule=f"%{SYNC_SCHEDULE_SETTING}%", run_on_startup=False)
 async def sync_timer(timer: func.TimerRequest) -> None:
-    from shared.sync import api
-
-    await api.timer(timer.past_due)
+    await entry.sync_timer(timer)
 
 
 @app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def sync(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.sync import api
-
-    return await api.sync(req)
+    return await entry.sync(req)
 
 
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def status(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.sync import api
-
-    return await api.status(req)
+    return await entry.status(req)

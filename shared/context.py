@@ -91,6 +91,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
     from shared.history import CopyDurations
     from shared.jobs import JobStore
     from shared.storage import QueueSender, queue_client, table_client
+    from shared.sync.state import CopyRecords
 
     if credential is None and needs_credential(settings):
         credential = build_credential(settings)
@@ -119,6 +120,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
         QueueSender(queue_client(settings, COPY_POLLS_QUEUE, credential)),
         events,
         CopyDurations(state),
+        CopyRecords(state),
     )
     return AppContext(settings, credential, clients, service)
 

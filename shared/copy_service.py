@@ -32,10 +32,10 @@ from shared.events import EventPublisher, copy_completed_event
 from shared.history import CopyDurations
 from shared.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id, utcnow
 from shared.messages import CopyRequestMessage, MalformedMessage, PollMessage, job_id_hint, parse_message
-from shared.provenance import is_copy_of, provenance_tags
+from shared.provenance import is_copy_of, provenance_tags, stamp
 from shared.settings import Settings
 from shared.storage import QueueSender
-from shared.sync.state import record_copy
+from shared.sync.state import CopyRecords
 
 log = logging.getLogger("docintel_dr.pipeline")
 
@@ -78,6 +78,7 @@ class CopyService:
         polls: QueueSender,
         events: EventPublisher,
         durations: CopyDurations,
+        records: CopyRecords | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -87,6 +88,8 @@ class CopyService:
         self.polls = polls
         self.events = events
         self.durations = durations
+        # Where succeeded copies are remembered (classifiers and v2.1 models carry no provenance tags).
+        self.records = records or CopyRecords(None)
         self.clock = clock
         self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
 
@@ -136,9 +139,7 @@ class CopyService:
                 existing = await client.get_item(request.kind, target_id)
             except DocIntelError:
                 existing = None
-            if existing is not None and is_copy_of(
-                existing.tags, self.endpoints[request.source], request.source_id, source.created_at
-            ):
+            if existing is not None and await self._holds_copy_of(request, target, existing, source):
                 return TargetOutcome(target, up_to_date=True)
             return TargetOutcome(target, error=exc)
         except DocIntelError as exc:
@@ -167,6 +168,22 @@ class CopyService:
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
         return TargetOutcome(target, job=job)
+
+    async def _holds_copy_of(
+        self, request: CopyRequest, target: str, existing: ItemInfo, source: ItemInfo
+    ) -> bool:
+        """True when the target item is a copy of this very build of the source item: by its provenance
+        tags, or, for items without tags (classifiers), by the copy record of an earlier job."""
+        if is_copy_of(existing.tags, self.endpoints[request.source], request.source_id, source.created_at):
+            return True
+        record = await self.records.get(
+            source=request.source, target=target, kind=request.kind.value, source_id=request.source_id
+        )
+        return (
+            record is not None
+            and record.target_id == existing.id
+            and record.source_created == stamp(source.created_at)
+        )
 
     # --- queue handlers -----------------------------------------------------------------------
 
@@ -320,7 +337,7 @@ class CopyService:
                             job.target_alias,
                             (job.operation_finished_at - job.started_at).total_seconds(),
                         )
-                    await record_copy(self, job)  # copy record for the sync (shared/sync/state.py)
+                    await self.records.record_job(job)
                     action = p.PublishEvent()
                 case _:
                     raise AssertionError(f"unhandled action {action!r}")

@@ -56,3 +56,21 @@ async def model_trained_event(event: func.EventGridEvent | func.CloudEvent) -> N
     from shared import webhooks
 
     await webhooks.handle_trained_event(event, await _service())
+
+
+async def sync_timer(timer: func.TimerRequest) -> None:
+    from shared.sync import api
+
+    await api.timer(timer.past_due)
+
+
+async def sync(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.sync import api
+
+    return await api.sync(req)
+
+
+async def status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.sync import api
+
+    return await api.status(req)

@@ -20,7 +20,8 @@ class Provenance:
     source_created: str | None  # ISO 8601, UTC, as recorded at copy time
 
 
-def _stamp(value: datetime | None) -> str | None:
+def stamp(value: datetime | None) -> str | None:
+    """A created time as provenance records it (ISO 8601, UTC, whole seconds)."""
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -33,9 +34,9 @@ def source_key(endpoint: str) -> str:
 
 def provenance_tags(source_endpoint: str, source_id: str, source_created: datetime | None) -> dict[str, str]:
     tags = {TOOL_TAG: TOOL, SOURCE_TAG: source_key(source_endpoint), SOURCE_ID_TAG: source_id}
-    stamp = _stamp(source_created)
-    if stamp is not None:
-        tags[SOURCE_CREATED_TAG] = stamp
+    created = stamp(source_created)
+    if created is not None:
+        tags[SOURCE_CREATED_TAG] = created
     return tags
 
 
@@ -56,5 +57,5 @@ def is_copy_of(
     return (
         found.source == source_key(source_endpoint)
         and found.source_id == source_id
-        and (source_created is None or found.source_created == _stamp(source_created))
+        and (source_created is None or found.source_created == stamp(source_created))
     )

@@ -31,13 +31,13 @@ import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from shared.docintel.models import ItemInfo, ItemKind, ResourceQuota
 from shared.docintel.versions import api_family, supports_classifier_copy
-from shared.provenance import read_provenance, source_key
+from shared.provenance import read_provenance, source_key, stamp
 
 
 class Action(StrEnum):
@@ -49,13 +49,6 @@ class Action(StrEnum):
 
 
 ACTIONS = tuple(a.value for a in Action)
-
-
-def stamp(value: datetime | None) -> str | None:
-    """A created time as provenance records it (ISO 8601, UTC, seconds)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)

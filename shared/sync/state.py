@@ -4,7 +4,7 @@ Classifiers have no tags in the Document Intelligence API and v2.1 models have n
 caller-chosen id, so the provenance of their copies cannot live on the copies. One row per
 (source, target, kind, source id) keeps it instead: the target id, the source item's created time
 at copy time, when the copy finished and by which job. It is written when a copy succeeds — by the
-pipeline (`record_copy`, called once from `CopyService` when a job succeeds) and by the CLI's direct
+pipeline (`CopyRecords.record_job`, called by `CopyService` when a job succeeds) and by the CLI's direct
 copies — for every kind (v3+ models too: the status report reads the recovery point from it).
 
 Row: PartitionKey ``copyrecord``, RowKey ``{source}.{target}.{kind}.{source id}``.
@@ -81,6 +81,31 @@ class CopyRecords:
                 pass
             await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
+    async def record_job(self, job: Job) -> None:
+        """A succeeded job becomes a copy record. Never raises: a lost record costs at most one extra
+        copy on the next sync."""
+        from shared.jobs import JobStatus
+
+        if job.status is not JobStatus.SUCCEEDED:
+            return
+        try:
+            await self.record(
+                source=job.source_alias,
+                target=job.target_alias,
+                kind=job.kind,
+                source_id=job.source_id,
+                target_id=job.target_id,
+                source_created=job.tags.get(SOURCE_CREATED_TAG),
+                copied_at=job.finished_at or job.updated_at,
+                job_id=job.job_id,
+            )
+        except Exception as exc:
+            log.warning(
+                "job %s: could not write the copy record (%s); the next sync may copy it again",
+                job.job_id,
+                exc.__class__.__name__,
+            )
+
     async def get(self, *, source: str, target: str, kind: str, source_id: str) -> CopyRecord | None:
         if self._table is None:
             return None
@@ -142,30 +167,3 @@ def _as_datetime(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-async def record_copy(service: Any, job: Job) -> None:
-    """Called by `CopyService` when a job ends: a succeeded job becomes a copy record. Never raises
-    (a lost record costs at most one extra copy on the next sync)."""
-    from shared.jobs import JobStatus
-
-    if job.status is not JobStatus.SUCCEEDED:
-        return
-    table = getattr(getattr(service, "durations", None), "_table", None)
-    try:
-        await CopyRecords(table).record(
-            source=job.source_alias,
-            target=job.target_alias,
-            kind=job.kind,
-            source_id=job.source_id,
-            target_id=job.target_id,
-            source_created=job.tags.get(SOURCE_CREATED_TAG),
-            copied_at=job.finished_at or job.updated_at,
-            job_id=job.job_id,
-        )
-    except Exception as exc:
-        log.warning(
-            "job %s: could not write the copy record (%s); the next sync may copy it again",
-            job.job_id,
-            exc.__class__.__name__,
-        )
