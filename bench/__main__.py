@@ -30,7 +30,8 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 def _machine() -> str:
     import os
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    cores = os.cpu_count()
+    return f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def main(argv: list[str] | None = None) -> int:

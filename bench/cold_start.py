@@ -23,7 +23,7 @@ def _import_ms() -> float:
 
 def top_modules(count: int = 5) -> list[tuple[str, float]]:
     """Modules function_app imports, by cumulative import time (python -X importtime)."""
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import function_app"],
         cwd=ROOT,
         capture_output=True,
@@ -47,7 +47,8 @@ def run() -> list[dict[str, Any]]:
             "value": round(statistics.median(samples), 1),
             "unit": "ms",
             "target": 300,
-            "how": f"median of {RUNS} fresh interpreters timing `import function_app`; heaviest imports: {heavy}",
+            "how": f"median of {RUNS} fresh interpreters timing `import function_app`; "
+            f"heaviest imports: {heavy}",
         }
     ]
 
