@@ -54,6 +54,10 @@ TOPIC_KEY_SETTING = "LOCAL_EVENTGRID_TOPIC_KEY"
 WEBHOOKS_SETTING = "LOCAL_EVENT_WEBHOOKS"
 EVENTS_FILE_SETTING = "LOCAL_EVENTS_FILE"
 DUPLICATE_SETTING = "LOCAL_DUPLICATE_FRACTION"
+CRASH_SETTING = "LOCAL_CRASH_FRACTION"
+FAULT_SEED_SETTING = "LOCAL_FAULT_SEED"
+# JSON merged over host.json (objects key by key), e.g. a shorter queues.visibilityTimeout in tests.
+HOST_JSON_OVERRIDE_SETTING = "LOCAL_HOST_JSON_OVERRIDE"
 # The app settings through which the app finds its Event Grid topic: pointed at the stand-in.
 TOPIC_ENDPOINT_SETTINGS = ("DR_EVENTGRID_TOPIC_ENDPOINT", "DR_EVENTGRID_TOPIC_KEY")
 
@@ -71,6 +75,55 @@ class InvocationRecord:
 
 def read_host_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def merge_host_json(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`: objects are merged key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_host_json(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass
+class FaultSwitches:
+    """The runner's test switches (all off by default): deliver a fraction of queue messages twice,
+    concurrently (`LOCAL_DUPLICATE_FRACTION`); fail a fraction of queue invocations right after the
+    function returned, as a worker that dies before deleting the message (`LOCAL_CRASH_FRACTION`).
+    Each draws from its own `random.Random` seeded from `LOCAL_FAULT_SEED` (default 0)."""
+
+    duplicate_fraction: float = 0.0
+    crash_fraction: float = 0.0
+    seed: str = "0"
+    duplicates: int = 0  # messages delivered twice so far
+    crashes: int = 0  # invocations failed by the crash switch so far
+
+    def __post_init__(self) -> None:
+        self._duplicate_rng = random.Random(f"{self.seed}:duplicate")
+        self._crash_rng = random.Random(f"{self.seed}:crash")
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, str]) -> FaultSwitches:
+        return cls(
+            duplicate_fraction=float(values.get(DUPLICATE_SETTING, "0") or 0),
+            crash_fraction=float(values.get(CRASH_SETTING, "0") or 0),
+            seed=str(values.get(FAULT_SEED_SETTING, "0") or "0"),
+        )
+
+    def duplicate(self, _message_id: str) -> bool:
+        if self.duplicate_fraction <= 0 or self._duplicate_rng.random() >= self.duplicate_fraction:
+            return False
+        self.duplicates += 1
+        return True
+
+    def crash(self, _message_id: str) -> bool:
+        if self.crash_fraction <= 0 or self._crash_rng.random() >= self.crash_fraction:
+            return False
+        self.crashes += 1
+        return True
 
 
 class _Server(uvicorn.Server):
@@ -102,6 +155,9 @@ class FunctionHost:
         self.specs: list[FunctionSpec] = discover(app)
         self.values: dict[str, str] = {k: str(v) for k, v in settings.items()}
         self.host_json = host_json if host_json is not None else read_host_json(ROOT / "host.json")
+        override = self.values.get(HOST_JSON_OVERRIDE_SETTING)
+        if override:
+            self.host_json = merge_host_json(self.host_json, json.loads(override))
         self.host = host
         self.requested_port = port
         self.export_env = export_env
@@ -116,7 +172,7 @@ class FunctionHost:
         )
         self.routes: list[HttpRoute] = build_routes(self.specs)
         self.queue_options = QueueHostOptions.from_host_json(self.host_json)
-        self.duplicate_fraction = float(self.values.get(DUPLICATE_SETTING, "0") or 0)
+        self.faults = FaultSwitches.from_settings(self.values)
         webhooks = [u.strip() for u in self.values.get(WEBHOOKS_SETTING, "").split(",") if u.strip()]
         events_path = events_file or Path(
             self.values.get(EVENTS_FILE_SETTING) or ROOT / ".local" / "events.jsonl"
@@ -283,7 +339,6 @@ class FunctionHost:
             else self._storage_client(connection, queue + POISON_SUFFIX)
         )
         invoker = Invoker(spec, queue_output=self._queue_output)
-        fraction = self.duplicate_fraction
 
         def report(inv: Invocation) -> None:
             outcome = {
@@ -310,7 +365,8 @@ class FunctionHost:
             invoker,
             self.queue_options,
             on_invocation=report,
-            duplicate=(lambda _id: random.random() < fraction) if fraction > 0 else (lambda _id: False),
+            duplicate=self.faults.duplicate,
+            crash=self.faults.crash,
         )
 
     async def _queue_output(self, binding: dict[str, Any], payloads: list[str]) -> None:

@@ -63,6 +63,10 @@ class QueueHostOptions:
 Invoker = Callable[[QueueMessage], Awaitable[None]]
 
 
+class InjectedCrash(RuntimeError):
+    """The crash switch: the worker died after the function returned, before the message was deleted."""
+
+
 @dataclass
 class Invocation:
     function: str
@@ -84,8 +88,10 @@ class QueueTrigger:
     invoke: Invoker
     options: QueueHostOptions
     on_invocation: Callable[[Invocation], None] = lambda _: None
-    # Test switches: deliver some messages twice; raise after the function returns.
+    # Test switches: deliver some messages twice; raise after the function returns (its side effects
+    # happened, the message is not deleted: redelivered after visibilityTimeout, as after a crash).
     duplicate: Callable[[str], bool] = lambda _: False
+    crash: Callable[[str], bool] = lambda _: False
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
@@ -165,6 +171,11 @@ class QueueTrigger:
         )
         # The host treats any exception as a failed invocation.
         error = next((r for r in results if isinstance(r, BaseException)), None)
+        if error is None and self.crash(message.id):
+            error = InjectedCrash(
+                f"injected crash after '{self.function}' returned (message {message.id}, "
+                f"dequeue count {message.dequeue_count})"
+            )
         if error is None:
             await self._delete(message)
             self._report(message, started, "succeeded")
