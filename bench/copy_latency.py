@@ -2,10 +2,10 @@
 
 For copy durations of 2, 10 and 30 s (emulator setting, plus a seeded random fraction of a second),
 copies go through the full local stack (HTTP -> copy-requests -> copyTo -> copy-polls chain ->
-completion event) with the app's production poll policy. Latency is the time from the moment the operation turns terminal at the source (the
-emulator's own record: created + duration) to the completion event (its `time`, stamped as the job
-is finalized, just before publishing). Requests are the GET-operation calls the source received for
-that copy (its request log).
+completion event) with the app's production poll policy. Latency is the time from the moment the
+operation turns terminal at the source (the emulator's own record: created + duration) to the
+completion event (its `time`, stamped as the job is finalized, just before publishing). Requests are
+the GET-operation calls the source received for that copy (its request log).
 
 Baseline, same run, same emulators: `azure-ai-documentintelligence` 1.0.2,
 `begin_copy_model_to(...).result()` (default polling: 1 s or the service's Retry-After); latency from

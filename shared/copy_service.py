@@ -302,9 +302,10 @@ class CopyService:
                     await self._send_next(job, delay=0)
                     return
                 case p.StartCopy():
-                    action = await self._start_copy(job, message_id, now)
-                    if action is None:
+                    next_action = await self._start_copy(job, message_id, now)
+                    if next_action is None:
                         return
+                    action = next_action
                 case p.Reauthorize(reason=reason):
                     action = await self._reauthorize(job, reason, message_id, now)
                 case p.ReadOperation():

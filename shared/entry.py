@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import azure.functions as func
 
+    from shared.copy_service import CopyService
 
-async def _service():  # type: ignore[no-untyped-def]
+
+async def _service() -> CopyService:
     from shared.context import get_context
 
     return (await get_context()).service

@@ -23,7 +23,7 @@ class MalformedMessage(ValueError):
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1
     job_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     generation: int = Field(ge=0)
 

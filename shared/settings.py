@@ -323,7 +323,7 @@ def load_settings(
             return (init_settings, _MappingSource(settings_cls, values))
 
     try:
-        loaded = _Loaded()  # type: ignore[call-arg]
+        loaded = _Loaded()
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False, include_input=False):
@@ -352,8 +352,9 @@ def setting_names(aliases: list[str]) -> dict[str, bool]:
             for sub_name in annotation.model_fields:
                 names[f"{PREFIX}{field_name.upper()}__{sub_name.upper()}"] = False
         else:
-            alias = field.validation_alias
-            names[alias if isinstance(alias, str) else PREFIX + field_name.upper()] = field.is_required()
+            env_alias = field.validation_alias
+            name = env_alias if isinstance(env_alias, str) else PREFIX + field_name.upper()
+            names[name] = field.is_required()
     return names
 
 

@@ -39,16 +39,22 @@ def queue_client(settings: Settings, name: str, credential: AsyncTokenCredential
     from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
     from azure.storage.queue.aio import QueueClient
 
-    policies = {
-        "message_encode_policy": TextBase64EncodePolicy(),
-        "message_decode_policy": TextBase64DecodePolicy(),
-    }
+    encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
     if settings.storage_connection_string is not None:
         return QueueClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value(), name, **policies
+            settings.storage_connection_string.get_secret_value(),
+            name,
+            message_encode_policy=encode,
+            message_decode_policy=decode,
         )
     assert settings.storage_queue_service_uri and credential is not None
-    return QueueClient(settings.storage_queue_service_uri, name, credential=credential, **policies)
+    return QueueClient(
+        settings.storage_queue_service_uri,
+        name,
+        credential=credential,
+        message_encode_policy=encode,
+        message_decode_policy=decode,
+    )
 
 
 class QueueSender:
