@@ -381,6 +381,8 @@ class CopyService:
             return p.on_start_error(job, exc)
         job.status = JobStatus.STARTED
         job.operation_url = operation_url
+        # The authorization is one-time and now used: the row stops holding its access token.
+        job.authorization = None
         job.started_at = now
         job.error_message = None
         job.retries = 0

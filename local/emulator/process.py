@@ -71,6 +71,10 @@ class EmulatorHandle:
     def clear_requests(self) -> None:
         self._ok(self._http.delete("/_emulator/requests"))
 
+    def tokens(self) -> list[str]:
+        """Every copy access token this emulated resource has issued."""
+        return self._ok(self._http.get("/_emulator/tokens"))
+
     def items(self) -> dict[str, Any]:
         return self._ok(self._http.get("/_emulator/items"))
 

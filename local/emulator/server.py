@@ -86,6 +86,7 @@ class EmulatorApp:
             Route("/_emulator/clock", self.c_clock, methods=["GET", "POST"]),
             Route("/_emulator/requests", self.c_requests, methods=["GET", "DELETE"]),
             Route("/_emulator/items", self.c_items, methods=["GET"]),
+            Route("/_emulator/tokens", self.c_tokens, methods=["GET"]),
             Route("/_emulator/copy/{action}", self.c_copy, methods=["POST"]),
         ]
         self.controls = Starlette(routes=routes, lifespan=self._lifespan)
@@ -542,6 +543,11 @@ class EmulatorApp:
 
     async def c_items(self, request: Request) -> Response:
         return JSONResponse(self.state.items())
+
+    async def c_tokens(self, request: Request) -> Response:
+        # Every copy access token this resource issued: secret-hygiene tests search for them in logs,
+        # events and replies. (An emulator's tokens protect nothing.)
+        return JSONResponse(sorted(self.state.auths))
 
     async def c_copy(self, request: Request) -> Response:
         """Private emulator-to-emulator copy routes, authenticated by the copy access token."""
