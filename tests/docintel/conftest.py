@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-EXAMPLES = Path(__file__).parent / "examples"  # verbatim copies of reference/docintel-examples
+# Verbatim copies of the official REST examples (see tests/reference/README.md).
+EXAMPLES = Path(__file__).parent.parent / "reference" / "docintel-examples"
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Validate bodies against the swagger 2.0 specs in /work/shared/reference/docintel-specs/ with jsonschema.
+"""Validate bodies against the swagger 2.0 specs in tests/reference/docintel-specs/ with jsonschema.
 
 Swagger-only keywords (x-ms-*, readOnly, discriminator) are ignored by jsonschema; on top of that,
 ``unknown_fields`` reports properties that the schema (including allOf parents and the discriminated
@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-SPEC_DIR = Path("/work/shared/reference/docintel-specs")
+SPEC_DIR = Path(__file__).resolve().parents[2] / "reference" / "docintel-specs"
 SPEC_VERSIONS = ("v2.1", "2023-07-31", "2024-11-30")
 
 

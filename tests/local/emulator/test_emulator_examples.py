@@ -15,8 +15,9 @@ from swagger_check import SPEC_VERSIONS, response_schema, validate
 
 from local.emulator.versions import VERSIONS
 
-EXAMPLES = Path("/work/shared/reference/docintel-examples")
+EXAMPLES = Path(__file__).resolve().parents[2] / "reference" / "docintel-examples"
 CASES = sorted((p.parent.name, p.name) for p in EXAMPLES.glob("*/*.json"))
+assert len(CASES) >= 60, f"the official examples are missing from {EXAMPLES}"
 MAP_KEYS = {"docTypes", "fieldSchema", "fieldConfidence", "tags", "clusters"}
 ID_LIKE = re.compile(r"^(\{[^}]*\}|[0-9a-fA-F-]{36}|\d+_[0-9a-f-]{36})$")
 
