@@ -383,7 +383,10 @@ class CopyService:
         job.operation_url = operation_url
         # The authorization is one-time and now used: the row stops holding its access token.
         job.authorization = None
-        job.started_at = now
+        # Started = accepted by the service, not when this step began: a wait for the source's rate
+        # limiter (seconds when a sync fans out) is no part of the copy, and the copy-duration
+        # estimate and the progress-based poll delays are measured from here.
+        job.started_at = self.clock()
         job.error_message = None
         job.retries = 0
         await self._advance(job, message_id, now)

@@ -1,6 +1,6 @@
 """Per-API-version wire details: prefixes, enums, and which fields each version shows.
 
-Source: /work/shared/reference/docintel-api-notes.md (sections 0, 4, 5) and the swagger specs.
+Sources: the Document Intelligence REST specs and official examples (tests/reference/).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ No key or access token ever appears in a message: the client redacts service tex
 builds an error, and the classes below never include request bodies or headers.
 
 Classification (``error_from_service``) uses the codes the local emulator emits and, because
-the real service's codes are partly unconfirmed (reference/docintel-api-notes.md §6), also the
+the real service's codes are partly undocumented (only the messages are, in the disaster-recovery guide), also the
 documented message wording. v2.1 has no ``innererror`` at all, so messages are the only signal there.
 """
 

@@ -1,6 +1,6 @@
 """API versions the client speaks, and what each one can do.
 
-Three wire families exist (see reference/docintel-api-notes.md §0):
+Three wire families exist (see the REST specs in tests/reference/docintel-specs):
 
 * ``v2.1``  — ``/formrecognizer/v2.1/custom/models/...`` (version in the path)
 * ``v3``    — ``/formrecognizer/...?api-version=2022-08-31 | 2023-07-31``
