@@ -5,8 +5,8 @@ No key or access token ever appears in a message: the client redacts service tex
 builds an error, and the classes below never include request bodies or headers.
 
 Classification (``error_from_service``) uses the codes the local emulator emits and, because
-the real service's codes are partly undocumented (only the messages are, in the disaster-recovery guide), also the
-documented message wording. v2.1 has no ``innererror`` at all, so messages are the only signal there.
+the real service's codes are partly undocumented (the disaster-recovery guide gives messages), also
+the documented message wording. v2.1 has no ``innererror`` at all, so messages are the only signal there.
 """
 
 from __future__ import annotations
