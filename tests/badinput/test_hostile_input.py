@@ -180,3 +180,30 @@ def test_a_malformed_message_naming_a_real_job_fails_it_with_a_reason(harness):
     job = harness.run(harness.stack.service.get_job(harness.job_id))
     assert job.status.value == "failed"
     assert job.error_code == "MalformedMessage" and "generation" in job.error_message
+
+
+event_data = json_values | st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["model", "classifier", "x", 1, None]),
+        "id": st.text(max_size=70) | st.integers(),
+        "source": st.sampled_from(["primary", "mars", ""]) | st.text(max_size=10),
+        "endpoint": st.just("https://attacker.example"),
+    },
+)
+
+
+@EXAMPLES
+@given(
+    data=event_data,
+    event_type=st.sampled_from(["docintel-dr.model.trained", "Microsoft.Storage.BlobCreated", "", "x" * 300]),
+    schema=st.sampled_from(["cloudevents", "eventgrid"]),
+)
+def test_event_grid_events_never_raise_and_never_touch_jobs(harness, data, event_type, schema):
+    from tests.webhooks.helpers import as_worker_gives, cloud_event, grid_event
+
+    event = (cloud_event if schema == "cloudevents" else grid_event)(data, type=event_type)
+    before = harness.job_rows()
+    harness.run(function_app.model_trained_event(as_worker_gives(event)))
+    if not (isinstance(data, dict) and data.get("id") == "fuzz-known"):
+        assert harness.job_rows() == before
