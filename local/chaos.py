@@ -278,8 +278,12 @@ class Driver:
         for job_id in pending:
             r = await self.call("GET", f"/copies/{job_id}")
             self.report.not_terminal.append(
-                {"jobId": job_id, "phase": self.report.job_origin[job_id], "view": r.json(),
-                 "row": await asyncio.to_thread(job_row, self.stack, job_id)}
+                {
+                    "jobId": job_id,
+                    "phase": self.report.job_origin[job_id],
+                    "view": r.json(),
+                    "row": await asyncio.to_thread(job_row, self.stack, job_id),
+                }
             )
 
     async def settle_queues(self, limit: float) -> dict[str, list[Any]]:
@@ -304,8 +308,12 @@ class Driver:
                 body = r.json()
                 if body["source"]["reachable"] and all(t["reachable"] for t in body["targets"].values()):
                     return [
-                        {"target": alias, "sourceId": item["sourceId"], "state": item["state"],
-                         "reason": item.get("reason")}
+                        {
+                            "target": alias,
+                            "sourceId": item["sourceId"],
+                            "state": item["state"],
+                            "reason": item.get("reason"),
+                        }
                         for alias, target in body["targets"].items()
                         for item in target["items"]
                         if item["state"] != "present"
@@ -524,15 +532,23 @@ async def _check(d: Driver, stack: LocalStack, report: ChaosReport, expiry_jobs:
             report.unreadable_failures.append({"jobId": job_id, "error": error})
         if not explained(report, view):
             report.unexplained_failures.append(
-                {"jobId": job_id, "phase": report.job_origin.get(job_id), "error": error,
-                 "row": await asyncio.to_thread(job_row, stack, job_id)}
+                {
+                    "jobId": job_id,
+                    "phase": report.job_origin.get(job_id),
+                    "error": error,
+                    "row": await asyncio.to_thread(job_row, stack, job_id),
+                }
             )
 
     for job_id in expiry_jobs:
         row = await asyncio.to_thread(job_row, stack, job_id) or {}
         report.expiry_jobs.append(
-            {"jobId": job_id, "target": row.get("target_alias"), "status": row.get("status"),
-             "reauthorized": int(row.get("reauthorizations") or 0) > 0}
+            {
+                "jobId": job_id,
+                "target": row.get("target_alias"),
+                "status": row.get("status"),
+                "reauthorized": int(row.get("reauthorizations") or 0) > 0,
+            }
         )
     source_log = await d.emulator(SOURCE_ALIAS, "requests")
     report.copy_to_1002 = sum(1 for x in source_log if x["path"].endswith(":copyTo") and x["status"] == 400)

@@ -15,6 +15,41 @@ import pytest
 from local.chaos import ChaosReport, run_chaos
 
 RESERVED = "reserved by a pending copy authorization"
+CLAIMS = "rejected the copy authorization as modified"
+
+
+def known_bugs(report: ChaosReport) -> tuple[list[str], list[str]]:
+    """Split what went wrong into the two known bugs (tests/chaos/README.md) and everything else."""
+    known, other = [], []
+    # Bug 1: a copy that failed because its target was down leaves the target id reserved by the
+    # failed job's authorization; authorizeCopy answers 409 and no sync can copy the item again until
+    # that authorization expires (24 h).
+    missing = {(m["target"], m["sourceId"]) for m in report.missing_after_followup}
+    reserved = {
+        (r["target"], r["sourceId"])
+        for r in report.sync_refusals
+        if RESERVED in str((r.get("error") or {}).get("message"))
+    }
+    if missing:
+        known.append(f"bug 1: {len(missing & reserved)} pair(s) stay missing, id reserved: {sorted(missing)}")
+        if missing - reserved:
+            other.append(f"missing after the follow-up sync for another reason: {sorted(missing - reserved)}")
+    # Bug 2: a copy-request whose authorization expired, delivered twice at once: one copyTo gets
+    # AuthorizationExpired (the target drops the authorization), the other "claims modified", and
+    # when that one wins the row the job fails for good instead of authorizing again.
+    claims = [f for f in report.unexplained_failures if CLAIMS in str(f["error"].get("message"))]
+    if claims:
+        known.append(f"bug 2: {len(claims)} job(s) failed 'claims modified' after expiry: {claims}")
+    unexplained = [f for f in report.unexplained_failures if f not in claims]
+    for problem in report.problems():
+        if problem.startswith("still missing after the follow-up sync"):
+            continue
+        if "failure(s) without an injected cause" in problem:
+            if not unexplained:
+                continue
+            problem = f"{len(unexplained)} failure(s) without an injected cause: {unexplained[:3]}"
+        other.append(problem)
+    return known, other
 
 
 def check(report: ChaosReport) -> None:
@@ -23,22 +58,11 @@ def check(report: ChaosReport) -> None:
     assert len(report.jobs) >= report.copies_requested, "every requested copy got a job"
     assert report.duplicates > 0 and report.crashes > 0, "the runner's switches fired"
     assert report.faults_injected, "the emulators injected faults"
-    problems = [p for p in report.problems() if not p.startswith("still missing after the follow-up sync")]
-    assert not problems, "\n".join(problems)
     assert report.jobs_lost == 0
-    if report.missing_after_followup:
-        # Known bug (see tests/chaos/README.md): a copy that failed because its target was down
-        # leaves the target id reserved by the failed job's authorization; authorizeCopy answers 409
-        # and the sync cannot copy it again until the authorization expires (24 h). Any other gap fails.
-        missing = {(m["target"], m["sourceId"]) for m in report.missing_after_followup}
-        reserved = {(r["target"], r["sourceId"]) for r in report.sync_refusals
-                    if RESERVED in str((r.get("error") or {}).get("message"))}  # fmt: skip
-        assert missing <= reserved, f"missing for another reason: {sorted(missing - reserved)}"
-        pytest.xfail(
-            f"BUG: {len(missing)} (item, target) pair(s) stay missing after the follow-up sync: the "
-            f"target id is still reserved by the authorization of a copy that failed while the target "
-            f"was down (409 on authorizeCopy): {sorted(missing)}"
-        )
+    known, other = known_bugs(report)
+    assert not other, "\n".join(other)
+    if known:
+        pytest.xfail("known bugs reproduced: " + " | ".join(known))
 
 
 def test_chaos_small():
