@@ -332,11 +332,14 @@ class CopyService:
                     await self._advance(job, message_id, now)
                     log.info("job %s %s%s", job.job_id, status.value, f": {code}: {message}" if code else "")
                     if status is JobStatus.SUCCEEDED and job.started_at and job.operation_finished_at:
-                        await self.durations.record(
+                        await self.durations.observe(
                             job.kind,
                             job.source_alias,
                             job.target_alias,
-                            (job.operation_finished_at - job.started_at).total_seconds(),
+                            at_least=(job.last_running_at - job.started_at).total_seconds()
+                            if job.last_running_at
+                            else None,
+                            at_most=(job.operation_finished_at - job.started_at).total_seconds(),
                         )
                     await self.records.record_job(job)
                     action = p.PublishEvent()
@@ -437,6 +440,8 @@ class CopyService:
         job.retries = 0
         if operation.status.is_terminal:
             job.operation_finished_at = now
+        else:
+            job.last_running_at = now
         expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
         return p.on_operation(job, operation, now, self.settings.poll, expected)
 

@@ -42,6 +42,20 @@ class CopyDurations:
         self._cache[key] = float(entity["seconds"])
         return self._cache[key]
 
+    async def observe(
+        self, kind: str, source: str, target: str, *, at_least: float | None, at_most: float
+    ) -> None:
+        """Learn from one copy that ended between `at_least` (the last read that saw it running) and
+        `at_most` (the read that saw it done) seconds after it started. When no read saw it running,
+        `at_most` is only a bound: it lowers a larger estimate and otherwise teaches nothing (a late
+        first read must not make the next copies' first reads later still)."""
+        if at_least is not None:
+            await self.record(kind, source, target, (at_least + at_most) / 2)
+            return
+        expected = await self.expected(kind, source, target)
+        if expected is None or expected > at_most:
+            await self.record(kind, source, target, at_most)
+
     async def record(self, kind: str, source: str, target: str, seconds: float) -> None:
         if seconds <= 0:
             return

@@ -85,6 +85,9 @@ class Job(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     operation_finished_at: datetime | None = None
+    # When a read last saw the operation still running: with operation_finished_at, it brackets
+    # when the copy really ended (the copy-duration estimate learns from it).
+    last_running_at: datetime | None = None
     finished_at: datetime | None = None
     deadline_at: datetime | None = None
     error_code: str | None = None
