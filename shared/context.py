@@ -86,6 +86,7 @@ class AppContext:
 
 
 async def build_context(settings: Settings, credential: AsyncTokenCredential | None = None) -> AppContext:
+    from shared.authorizations import PendingAuthorizations
     from shared.copy_service import CopyService
     from shared.events import EventGridPublisher, EventPublisher, LogOnlyPublisher
     from shared.history import CopyDurations
@@ -121,6 +122,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
         events,
         CopyDurations(state),
         CopyRecords(state),
+        PendingAuthorizations(state),
     )
     return AppContext(settings, credential, clients, service)
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import pipeline as p
+from shared.authorizations import PendingAuthorizations
 from shared.docintel import (
     Conflict,
     CopyAuthorization,
@@ -79,6 +80,7 @@ class CopyService:
         events: EventPublisher,
         durations: CopyDurations,
         records: CopyRecords | None = None,
+        authorizations: PendingAuthorizations | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -90,6 +92,7 @@ class CopyService:
         self.durations = durations
         # Where succeeded copies are remembered (classifiers and v2.1 models carry no provenance tags).
         self.records = records or CopyRecords(None)
+        self.authorizations = authorizations or PendingAuthorizations(None)
         self.clock = clock
         self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
 
@@ -128,6 +131,8 @@ class CopyService:
     ) -> TargetOutcome:
         target_id = request.target_id or request.source_id
         client = self.clients[target]
+        now = self.clock()
+        job_id = new_job_id(now)
         try:
             authorization = await client.authorize_copy(
                 request.kind, target_id, description=description, tags=tags
@@ -141,12 +146,15 @@ class CopyService:
                 existing = None
             if existing is not None and await self._holds_copy_of(request, target, existing, source):
                 return TargetOutcome(target, up_to_date=True)
-            return TargetOutcome(target, error=exc)
+            reusable = None if existing is not None else await self._reusable(target, request.kind, target_id)
+            if reusable is None:
+                return TargetOutcome(target, error=exc)
+            authorization = reusable
         except DocIntelError as exc:
             return TargetOutcome(target, error=exc)
-        now = self.clock()
+        await self.authorizations.put(target, authorization, job_id)
         job = Job(
-            job_id=new_job_id(now),
+            job_id=job_id,
             kind=request.kind.value,
             source_alias=request.source,
             source_id=request.source_id,
@@ -156,7 +164,6 @@ class CopyService:
             description=description,
             tags=tags,
             origin=request.origin,
-            authorization=authorization.to_secret_json(),
             authorization_expires_at=authorization.expires_at,
             created_at=now,
             updated_at=now,
@@ -168,6 +175,20 @@ class CopyService:
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
         return TargetOutcome(target, job=job)
+
+    async def _reusable(self, target: str, kind: ItemKind, target_id: str) -> CopyAuthorization | None:
+        """A pending authorization of this item that no running job holds: the one a failed copy left
+        (the target still reserves the id for it)."""
+        pending = await self.authorizations.get(target, kind.value, target_id, self.clock())
+        if pending is None:
+            return None
+        authorization, holder_id = pending
+        holder = await self.jobs.get(holder_id) if holder_id else None
+        if holder is not None and not holder.status.is_terminal:
+            return None  # that job's copy is still going: do not start a second one
+        if authorization.expires_within(self.settings.authorization_margin.total_seconds(), self.clock()):
+            return None
+        return authorization
 
     async def _holds_copy_of(
         self, request: CopyRequest, target: str, existing: ItemInfo, source: ItemInfo
@@ -342,6 +363,8 @@ class CopyService:
                             at_most=(job.operation_finished_at - job.started_at).total_seconds(),
                         )
                     await self.records.record_job(job)
+                    if status is JobStatus.SUCCEEDED:
+                        await self.authorizations.discard(job.target_alias, job.kind, job.target_id)
                     action = p.PublishEvent()
                 case _:
                     raise AssertionError(f"unhandled action {action!r}")
@@ -366,8 +389,10 @@ class CopyService:
             )
 
     async def _start_copy(self, job: Job, message_id: str | None, now: datetime) -> p.Action | None:
-        assert job.authorization is not None
-        authorization = CopyAuthorization.from_secret_json(job.authorization)
+        pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
+        if pending is None:
+            return p.Reauthorize("the job's authorization is gone or expired")
+        authorization = pending[0]
         target = self.settings.resource(job.target_alias)
         try:
             operation_url = await self.clients[job.source_alias].start_copy(
@@ -384,8 +409,6 @@ class CopyService:
             return p.on_start_error(job, exc)
         job.status = JobStatus.STARTED
         job.operation_url = operation_url
-        # The authorization is one-time and now used: the row stops holding its access token.
-        job.authorization = None
         # Started = accepted by the service, not when this step began: a wait for the source's rate
         # limiter (seconds when a sync fans out) is no part of the copy, and the copy-duration
         # estimate and the progress-based poll delays are measured from here.
@@ -399,14 +422,17 @@ class CopyService:
         return None
 
     async def _reauthorize(self, job: Job, reason: str, message_id: str | None, now: datetime) -> p.Action:
-        current = CopyAuthorization.from_secret_json(job.authorization) if job.authorization else None
         log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reason)
         try:
             authorization = await self.clients[job.target_alias].authorize_copy(
                 ItemKind(job.kind), job.target_id, description=job.description, tags=job.tags
             )
         except Conflict:
-            return p.on_reauthorize_conflict(job, current, now)
+            pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
+            action = p.on_reauthorize_conflict(job, pending[0] if pending else None, now)
+            if isinstance(action, p.StartCopy) and pending is not None:
+                await self.authorizations.put(job.target_alias, pending[0], job.job_id)
+            return action
         except TRANSIENT as exc:
             return p.RetryLater(
                 p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
@@ -414,7 +440,7 @@ class CopyService:
             )
         except DocIntelError as exc:
             return p.on_start_error(job, exc)
-        job.authorization = authorization.to_secret_json()
+        await self.authorizations.put(job.target_alias, authorization, job.job_id)
         job.authorization_expires_at = authorization.expires_at
         job.reauthorizations += 1
         job.status = JobStatus.AUTHORIZED

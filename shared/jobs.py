@@ -2,8 +2,8 @@
 
 One job = one item (model or classifier) x one target. The row is the single source of truth for
 the job's state; every update is guarded by the row's ETag, so two handlers that race on the same
-job cannot both win. The copy authorization (which holds a one-time access token) is stored in the
-row but never leaves it: `Job.public_view()` is what the API returns and events carry.
+job cannot both win. A row holds no secret: the copy authorization's access token is kept apart
+(`shared.authorizations`); `Job.public_view()` is what the API returns and events carry.
 """
 
 from __future__ import annotations
@@ -74,7 +74,6 @@ class Job(BaseModel):
     # The queue message id that produced the current generation: its redelivery (after a crash
     # between the row update and the send) may resend the next message.
     advanced_by: str | None = None
-    authorization: str | None = None  # CopyAuthorization.to_secret_json(); never returned
     authorization_expires_at: datetime | None = None
     reauthorizations: int = 0
     retries: int = 0  # transient failures of the current step, for backoff

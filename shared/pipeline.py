@@ -151,8 +151,6 @@ def on_copy_request(
     assert job is not None
     if job.status is not JobStatus.AUTHORIZED:
         return Drop(f"copy already {job.status.value}")
-    if job.authorization is None:
-        return Reauthorize("the job has no authorization")
     if job.authorization_expires_at is None or job.authorization_expires_at - margin <= now:
         return Reauthorize("the authorization expired or expires soon")
     return StartCopy()
@@ -191,8 +189,14 @@ def on_start_error(job: Job, error: DocIntelError) -> Action:
     if isinstance(error, AuthorizationExpired):
         return _reauthorize_or_fail(job, "the authorization expired", code, error.message)
     if isinstance(error, AuthorizationClaimsInvalid):
-        return Finish(
-            JobStatus.FAILED, code, f"The target rejected the copy authorization as modified: {error.message}"
+        # The app sends the authorization exactly as the target issued it, so "claims modified" means
+        # the target no longer knows it (it dropped an expired one, say): a new one is the cure; if
+        # the target keeps refusing, the job fails with the target's words.
+        return _reauthorize_or_fail(
+            job,
+            "the target did not accept the authorization",
+            code,
+            f"The target rejected the copy authorization as modified: {error.message}",
         )
     if isinstance(error, InvalidTargetResource):
         return Finish(JobStatus.FAILED, code, error.message)

@@ -39,7 +39,6 @@ def job(**changes) -> Job:
         target_id="invoice",
         status=JobStatus.AUTHORIZED,
         generation=3,
-        authorization="{}",
         authorization_expires_at=NOW + timedelta(hours=20),
         created_at=NOW - timedelta(seconds=10),
         updated_at=NOW,
@@ -98,8 +97,10 @@ class TestCopyRequest:
         soon = job(authorization_expires_at=NOW + timedelta(minutes=10))
         assert isinstance(p.on_copy_request(soon, 3, "m", NOW, MARGIN), p.Reauthorize)
 
-    def test_a_job_without_authorization_authorizes(self):
-        assert isinstance(p.on_copy_request(job(authorization=None), 3, "m", NOW, MARGIN), p.Reauthorize)
+    def test_a_job_without_an_authorization_expiry_authorizes(self):
+        assert isinstance(
+            p.on_copy_request(job(authorization_expires_at=None), 3, "m", NOW, MARGIN), p.Reauthorize
+        )
 
     def test_a_copy_already_started_is_not_started_twice(self):
         assert isinstance(p.on_copy_request(polling_job(), 3, "m", NOW, MARGIN), p.Drop)
@@ -124,7 +125,6 @@ class TestStartErrors:
     @pytest.mark.parametrize(
         "error",
         [
-            AuthorizationClaimsInvalid("claims", code="1002"),
             InvalidTargetResource("no such resource", code="1002"),
             QuotaExceeded("full", code="QuotaExceeded"),
         ],
@@ -133,6 +133,12 @@ class TestStartErrors:
         finish = p.on_start_error(job(), error)
         assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
         assert error.message in finish.error_message
+
+    def test_an_authorization_the_target_no_longer_knows_is_renewed_then_given_up(self):
+        error = AuthorizationClaimsInvalid("missing or invalid authorization claims", code="1002")
+        assert isinstance(p.on_start_error(job(), error), p.Reauthorize)
+        finish = p.on_start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
+        assert isinstance(finish, p.Finish) and "modified" in finish.error_message
 
     def test_a_missing_source_item_says_which(self):
         finish = p.on_start_error(job(), ItemNotFound("nope", code="NotFound"))

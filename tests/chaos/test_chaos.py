@@ -14,43 +14,6 @@ import pytest
 
 from local.chaos import ChaosReport, run_chaos
 
-RESERVED = "reserved by a pending copy authorization"
-CLAIMS = "rejected the copy authorization as modified"
-
-
-def known_bugs(report: ChaosReport) -> tuple[list[str], list[str]]:
-    """Split what went wrong into the two known bugs (tests/chaos/README.md) and everything else."""
-    known, other = [], []
-    # Bug 1: a copy that failed because its target was down leaves the target id reserved by the
-    # failed job's authorization; authorizeCopy answers 409 and no sync can copy the item again until
-    # that authorization expires (24 h).
-    missing = {(m["target"], m["sourceId"]) for m in report.missing_after_followup}
-    reserved = {
-        (r["target"], r["sourceId"])
-        for r in report.sync_refusals
-        if RESERVED in str((r.get("error") or {}).get("message"))
-    }
-    if missing:
-        known.append(f"bug 1: {len(missing & reserved)} pair(s) stay missing, id reserved: {sorted(missing)}")
-        if missing - reserved:
-            other.append(f"missing after the follow-up sync for another reason: {sorted(missing - reserved)}")
-    # Bug 2: a copy-request whose authorization expired, delivered twice at once: one copyTo gets
-    # AuthorizationExpired (the target drops the authorization), the other "claims modified", and
-    # when that one wins the row the job fails for good instead of authorizing again.
-    claims = [f for f in report.unexplained_failures if CLAIMS in str(f["error"].get("message"))]
-    if claims:
-        known.append(f"bug 2: {len(claims)} job(s) failed 'claims modified' after expiry: {claims}")
-    unexplained = [f for f in report.unexplained_failures if f not in claims]
-    for problem in report.problems():
-        if problem.startswith("still missing after the follow-up sync"):
-            continue
-        if "failure(s) without an injected cause" in problem:
-            if not unexplained:
-                continue
-            problem = f"{len(unexplained)} failure(s) without an injected cause: {unexplained[:3]}"
-        other.append(problem)
-    return known, other
-
 
 def check(report: ChaosReport) -> None:
     print()
@@ -59,10 +22,8 @@ def check(report: ChaosReport) -> None:
     assert report.duplicates > 0 and report.crashes > 0, "the runner's switches fired"
     assert report.faults_injected, "the emulators injected faults"
     assert report.jobs_lost == 0
-    known, other = known_bugs(report)
-    assert not other, "\n".join(other)
-    if known:
-        pytest.xfail("known bugs reproduced: " + " | ".join(known))
+    problems = report.problems()
+    assert not problems, "\n".join(problems)
 
 
 def test_chaos_small():

@@ -270,3 +270,31 @@ async def test_the_watchdog_leaves_a_job_that_is_moving_alone(stack, emulators):
     _, job_ids = await submit_model(stack, emulators)
     assert await stack.service.resume_stalled(timedelta(minutes=10)) == []
     await stack.run_to_end(job_ids)
+
+
+async def test_a_copy_that_failed_while_the_target_was_down_is_retried_with_its_pending_authorization(
+    stack, emulators
+):
+    """The target never learned that the copy ended, so it keeps the id reserved for the first
+    authorization: the next request must use that one, not be refused for a day."""
+    emulators["primary"].configure(copyDurationSeconds=2)
+    try:
+        model_id, [first] = await submit_model(stack, emulators)
+        await stack.pump(lambda: _status_is(stack, first, JobStatus.STARTED, JobStatus.POLLING), timeout=10)
+        emulators["westus2"].outage(True)
+        try:
+            [failed] = await stack.run_to_end([first], timeout=20)
+        finally:
+            emulators["westus2"].outage(False)
+        assert failed.status is JobStatus.FAILED
+        assert target_item(emulators["westus2"], "models", model_id) is None
+
+        [again] = await stack.service.submit(
+            CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2"])
+        )
+        assert again.job is not None, again.error
+        [job] = await stack.run_to_end([again.job.job_id])
+    finally:
+        emulators["primary"].configure(copyDurationSeconds=1)
+    assert job.status is JobStatus.SUCCEEDED
+    assert target_item(emulators["westus2"], "models", model_id) is not None
