@@ -138,15 +138,16 @@ def measure() -> dict[int, dict[str, dict[str, float]]]:
                 source.seed({"models": [{"modelId": i} for i in app_ids + sdk_ids]})
                 source.clear_requests()
                 app_done: dict[str, float] = {}
-                for w in range(WAVES):
-                    wave = app_ids[w * PER_WAVE : (w + 1) * PER_WAVE]
-                    app_done.update(_app_wave(client, stack, wave, timeout=duration * 3 + 60))
                 sdk_done: dict[str, float] = {}
-                with ThreadPoolExecutor(PER_WAVE) as pool:
+                # Each wave runs the app's copies and the SDK's side by side (same emulators, same time).
+                with ThreadPoolExecutor(PER_WAVE + 1) as pool:
                     for w in range(WAVES):
-                        wave = sdk_ids[w * PER_WAVE : (w + 1) * PER_WAVE]
-                        finished = pool.map(lambda i: _sdk_copy(source, target, i), wave)
-                        sdk_done.update(dict(zip(wave, finished, strict=True)))
+                        app_wave = app_ids[w * PER_WAVE : (w + 1) * PER_WAVE]
+                        sdk_wave = sdk_ids[w * PER_WAVE : (w + 1) * PER_WAVE]
+                        app_future = pool.submit(_app_wave, client, stack, app_wave, duration * 3 + 60)
+                        sdk_futures = {i: pool.submit(_sdk_copy, source, target, i) for i in sdk_wave}
+                        app_done.update(app_future.result())
+                        sdk_done.update({i: f.result() for i, f in sdk_futures.items()})
                 ops = _operations(source)
                 reads = _operation_reads(source.requests())
                 results[duration] = {
