@@ -12,6 +12,8 @@ they are removed when a copy succeeds (the authorization is then consumed) and i
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,16 +30,21 @@ PARTITION = "authorization"
 class PendingAuthorizations:
     def __init__(self, table: TableClient | None) -> None:
         self._table = table
-        self._memory: dict[str, tuple[str, str | None]] = {}  # without a table (tests, the CLI)
+        self._memory: dict[str, tuple[str, str | None, str]] = {}  # without a table (tests, the CLI)
 
     @staticmethod
     def _key(target: str, kind: str, target_id: str) -> str:
         return f"{target}.{kind}.{target_id}"
 
-    async def put(self, target: str, authorization: CopyAuthorization, job_id: str | None) -> None:
+    async def put(
+        self, target: str, authorization: CopyAuthorization, job_id: str | None, content: str = ""
+    ) -> None:
+        """Keep `authorization`, taken by `job_id`. `content` fingerprints what the target will stamp on
+        the copy (description and tags given at authorization): only a request for the same content
+        may reuse it."""
         key = self._key(target, authorization.kind.value, authorization.target_id)
         if self._table is None:
-            self._memory[key] = (authorization.to_secret_json(), job_id)
+            self._memory[key] = (authorization.to_secret_json(), job_id, content)
             return
         from azure.data.tables import UpdateMode
 
@@ -48,21 +55,22 @@ class PendingAuthorizations:
                 "authorization": authorization.to_secret_json(),
                 "expiresAt": authorization.expires_at,
                 "jobId": job_id or "",
+                "content": content,
             },
             mode=UpdateMode.REPLACE,
         )
 
     async def get(
         self, target: str, kind: str, target_id: str, now: datetime
-    ) -> tuple[CopyAuthorization, str | None] | None:
-        """The pending authorization of this item at this target and the job that took it, if it is
-        still valid at `now`."""
+    ) -> tuple[CopyAuthorization, str | None, str] | None:
+        """The pending authorization of this item at this target, the job that took it and its content
+        fingerprint, if it is still valid at `now`."""
         key = self._key(target, kind, target_id)
         if self._table is None:
             found = self._memory.get(key)
             if found is None:
                 return None
-            raw, job_id = found
+            raw, job_id, content = found
         else:
             from azure.core.exceptions import ResourceNotFoundError
 
@@ -70,12 +78,16 @@ class PendingAuthorizations:
                 entity = await self._table.get_entity(PARTITION, key)
             except ResourceNotFoundError:
                 return None
-            raw, job_id = entity["authorization"], entity.get("jobId") or None
+            raw, job_id, content = (
+                entity["authorization"],
+                entity.get("jobId") or None,
+                entity.get("content", ""),
+            )
         authorization = CopyAuthorization.from_secret_json(raw)
         if authorization.expires_at <= now:
             await self.discard(target, kind, target_id)
             return None
-        return authorization, job_id
+        return authorization, job_id, content
 
     async def discard(self, target: str, kind: str, target_id: str) -> None:
         key = self._key(target, kind, target_id)
@@ -88,3 +100,9 @@ class PendingAuthorizations:
             await self._table.delete_entity(PARTITION, key)
         except ResourceNotFoundError:
             pass
+
+
+def content_fingerprint(description: str | None, tags: dict[str, str]) -> str:
+    """What an authorization stamps on its copy, in a few bytes."""
+    document = json.dumps({"description": description, "tags": tags}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:32]

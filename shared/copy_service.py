@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared import pipeline as p
-from shared.authorizations import PendingAuthorizations
+from shared.authorizations import PendingAuthorizations, content_fingerprint
 from shared.docintel import (
     Conflict,
     CopyAuthorization,
@@ -146,13 +146,14 @@ class CopyService:
                 existing = None
             if existing is not None and await self._holds_copy_of(request, target, existing, source):
                 return TargetOutcome(target, up_to_date=True)
-            reusable = None if existing is not None else await self._reusable(target, request.kind, target_id)
+            content = content_fingerprint(description, tags)
+            reusable = None if existing else await self._reusable(target, request.kind, target_id, content)
             if reusable is None:
                 return TargetOutcome(target, error=exc)
             authorization = reusable
         except DocIntelError as exc:
             return TargetOutcome(target, error=exc)
-        await self.authorizations.put(target, authorization, job_id)
+        await self.authorizations.put(target, authorization, job_id, content_fingerprint(description, tags))
         job = Job(
             job_id=job_id,
             kind=request.kind.value,
@@ -176,13 +177,17 @@ class CopyService:
         )
         return TargetOutcome(target, job=job)
 
-    async def _reusable(self, target: str, kind: ItemKind, target_id: str) -> CopyAuthorization | None:
-        """A pending authorization of this item that no running job holds: the one a failed copy left
-        (the target still reserves the id for it)."""
+    async def _reusable(
+        self, target: str, kind: ItemKind, target_id: str, content: str
+    ) -> CopyAuthorization | None:
+        """A pending authorization of this item, for the same content, that no running job holds: the
+        one a failed copy left (the target still reserves the id for it)."""
         pending = await self.authorizations.get(target, kind.value, target_id, self.clock())
         if pending is None:
             return None
-        authorization, holder_id = pending
+        authorization, holder_id, pending_content = pending
+        if pending_content != content:
+            return None  # it would stamp another build's description or provenance on the copy
         holder = await self.jobs.get(holder_id) if holder_id else None
         if holder is not None and not holder.status.is_terminal:
             return None  # that job's copy is still going: do not start a second one
@@ -431,7 +436,7 @@ class CopyService:
             pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
             action = p.on_reauthorize_conflict(job, pending[0] if pending else None, now)
             if isinstance(action, p.StartCopy) and pending is not None:
-                await self.authorizations.put(job.target_alias, pending[0], job.job_id)
+                await self.authorizations.put(job.target_alias, pending[0], job.job_id, pending[2])
             return action
         except TRANSIENT as exc:
             return p.RetryLater(
@@ -440,7 +445,9 @@ class CopyService:
             )
         except DocIntelError as exc:
             return p.on_start_error(job, exc)
-        await self.authorizations.put(job.target_alias, authorization, job.job_id)
+        await self.authorizations.put(
+            job.target_alias, authorization, job.job_id, content_fingerprint(job.description, job.tags)
+        )
         job.authorization_expires_at = authorization.expires_at
         job.reauthorizations += 1
         job.status = JobStatus.AUTHORIZED
