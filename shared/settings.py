@@ -68,7 +68,11 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"docintel-dr is not configured correctly ({len(problems)} problem(s)):\n{lines}")
+        super().__init__(
+            f"docintel-dr is not configured correctly ({len(problems)} problem(s)):\n{lines}\n"
+            "Set these app settings (locally: environment variables or the Values of local.settings.json; "
+            "see local.settings.json.example)."
+        )
 
 
 class ResourceSettings(BaseModel):
@@ -332,6 +336,11 @@ def load_settings(
                 message = "is required but not set"
             if not error["loc"]:
                 problems.extend(message.split("; "))
+            elif error["loc"] == ("resources",) and error["type"] == "missing":
+                problems.append(
+                    "no Document Intelligence resource is configured: set DR_RESOURCES__<ALIAS>__ENDPOINT "
+                    "(and __KEY, or nothing for Microsoft Entra ID) for the primary and each secondary"
+                )
             else:
                 problems.append(f"{_setting_name(error['loc'])}: {message}")
         raise SettingsError(problems) from None
