@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'figure':50} {'value':>12} {'unit':8} {'target':>10} {'baseline':>12}")
     for f in figures:
         baseline = f.get("baseline")
+        target = f.get("target")
         print(
-            f"{f['name']:50} {f['value']:>12} {f['unit']:8} {f.get('target', ''):>10} "
-            f"{'' if baseline is None else baseline:>12}"
+            f"{f['name']:50} {f['value']!s:>12} {f['unit']:8} {'' if target is None else target!s:>10} "
+            f"{'' if baseline is None else baseline!s:>12}"
         )
     for f in figures:
         print(f"- {f['name']}: {f.get('how', '')}")
