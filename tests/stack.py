@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import azure.functions as func
 from azure.storage.queue.aio import QueueClient
 
 from local.azurite import Azurite
@@ -37,6 +39,21 @@ class MemoryPublisher:
 
     def ids(self) -> list[str]:
         return [e["id"] for e in self.events]
+
+
+def body_of(response: func.HttpResponse) -> dict[str, Any]:
+    """The JSON body of a function's HTTP reply."""
+    body: dict[str, Any] = json.loads(response.get_body())
+    return body
+
+
+def assert_problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
+    """The reply is an RFC 9457 problem with this status; its body."""
+    assert response.status_code == status, response.get_body()
+    assert response.mimetype == "application/problem+json"
+    problem = body_of(response)
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    return problem
 
 
 def target_item(emulator: EmulatorHandle, collection: str, item_id: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ import pytest
 import function_app
 from shared.jobs import JobStatus
 from tests.conftest import KEYS
-from tests.stack import PipelineStack, stack_settings, start_stack
+from tests.stack import PipelineStack, assert_problem, body_of, stack_settings, start_stack
 
 BASE = "https://dr.example.net/api/"
 _ids = itertools.count(1)
@@ -48,18 +48,6 @@ def request(
         route_params=route_params or {},
         body=data,
     )
-
-
-def body_of(response: func.HttpResponse) -> dict:
-    return json.loads(response.get_body())
-
-
-def assert_problem(response: func.HttpResponse, status: int) -> dict:
-    assert response.status_code == status, response.get_body()
-    assert response.mimetype == "application/problem+json"
-    problem = body_of(response)
-    assert problem["status"] == status and problem["title"] and problem["detail"]
-    return problem
 
 
 async def post_copies(body: object) -> func.HttpResponse:

@@ -11,6 +11,8 @@ import azure.functions as func
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
+from tests.stack import assert_problem, body_of  # noqa: F401 - shared with the webhook tests
+
 BASE = "https://dr.example.net/api/"
 ROUTE = "webhooks/model-trained"
 _ids = itertools.count(1)
@@ -30,18 +32,6 @@ def webhook_request(body: object = None, *, raw: bytes | None = None, headers=No
         route_params={},
         body=data,
     )
-
-
-def body_of(response: func.HttpResponse) -> dict:
-    return json.loads(response.get_body())
-
-
-def assert_problem(response: func.HttpResponse, status: int) -> dict:
-    assert response.status_code == status, response.get_body()
-    assert response.mimetype == "application/problem+json"
-    problem = body_of(response)
-    assert problem["status"] == status and problem["title"] and problem["detail"]
-    return problem
 
 
 def cloud_event(data: Any, *, type: str = "docintel-dr.model.trained", id: str | None = None) -> dict:
