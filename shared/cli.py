@@ -370,6 +370,8 @@ class Command:
     run: Callable[[argparse.Namespace], int]
     #: Whether --json and --settings apply (commands that read the app's settings).
     uses_settings: bool = True
+    #: Whether every option, --help included, goes to the command itself (a wrapped program).
+    passthrough: bool = False
 
 
 COMMANDS: dict[str, Command] = {
@@ -389,6 +391,7 @@ COMMANDS: dict[str, Command] = {
         emulator_arguments,
         emulator_command,
         uses_settings=False,
+        passthrough=True,
     ),
 }
 
@@ -401,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        child = sub.add_parser(name, help=command.help, description=command.help)
+        child = sub.add_parser(
+            name, help=command.help, description=command.help, add_help=not command.passthrough
+        )
         if command.uses_settings:
             child.add_argument(
                 "--settings",
@@ -418,9 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not COMMANDS[args.command].passthrough:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
         return int(exc.code or 0)
+    if extra:
+        args.args = [*extra, *args.args]
     try:
         return int(args.handler(args))
     except UsageError as exc:

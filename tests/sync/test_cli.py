@@ -96,3 +96,11 @@ def test_copy_one_item(settings_file, fresh, capsys):
     assert code == 0 and "up-to-date" in out  # the copy record says so (classifiers have no tags)
     assert run(capsys, "copy", "nothing-here", "--settings", str(settings_file))[0] == 2
     assert run(capsys, "copy", "sorter", "--to", "primary", "--settings", str(settings_file))[0] == 2
+
+
+def test_the_emulator_command_hands_every_option_to_the_emulator(capsys):
+    from shared.cli import main
+
+    assert main(["emulator", "--help"]) == 0
+    assert "--region" in capsys.readouterr().out
+    assert main(["sync", "--no-such-option"]) == 2
