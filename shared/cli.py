@@ -357,7 +357,10 @@ def emulator_arguments(parser: argparse.ArgumentParser) -> None:
 def emulator_command(args: argparse.Namespace) -> int:
     from local.emulator.server import main as emulator_main
 
-    return int(emulator_main(list(args.args)) or 0)
+    try:
+        return int(emulator_main(list(args.args)) or 0)
+    except SystemExit as exc:  # the emulator's own argparse: --help, usage errors
+        return int(exc.code or 0)
 
 
 # --- the command table ----------------------------------------------------------------------------
