@@ -255,7 +255,7 @@ async def test_the_watchdog_publishes_an_event_that_could_not_be_published(stack
         raise ConnectionError("Event Grid unreachable")
 
     monkeypatch.setattr(stack.service.events, "publish", topic_down)
-    await stack.settle(4)
+    await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.SUCCEEDED), timeout=30)
     job = await stack.job(job_ids[0])
     assert job.status is JobStatus.SUCCEEDED and not job.event_published
     monkeypatch.undo()
