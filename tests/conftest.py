@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from local.azurite import Azurite, run_azurite
 from local.emulator.process import EmulatorHandle, run_emulator_process
+from tests.stack import PipelineStack, stack_settings, start_stack
 
 KEYS = {"primary": "src-key-7f3a9c", "westus2": "tgt-key-west-51be", "northeurope": "tgt-key-north-88d0"}
 REGIONS = {"primary": "southcentralus", "westus2": "westus2", "northeurope": "northeurope"}
@@ -34,3 +35,11 @@ def emulators() -> Iterator[dict[str, EmulatorHandle]]:
         ) as north,
     ):
         yield {"primary": src, "westus2": west, "northeurope": north}
+
+
+@pytest.fixture
+async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
+    """The real pipeline over the session's Azurite and emulators, with its own tables."""
+    stack = await start_stack(stack_settings(azurite, emulators))
+    yield stack
+    await stack.aclose()

@@ -23,6 +23,12 @@ from shared.jobs import Job
 from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, Settings, load_settings
 
 _tables = itertools.count(1)
+_ids = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """An item id no other test of the session uses (the emulators live for the whole session)."""
+    return f"{prefix}-{next(_ids)}"
 
 
 class MemoryPublisher:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import AsyncIterator
 
 import azure.functions as func
 import pytest
@@ -12,21 +10,9 @@ import pytest
 import function_app
 from shared.jobs import JobStatus
 from tests.conftest import KEYS
-from tests.stack import PipelineStack, assert_problem, body_of, stack_settings, start_stack
+from tests.stack import assert_problem, body_of, unique
 
 BASE = "https://dr.example.net/api/"
-_ids = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-h{next(_ids)}"
-
-
-@pytest.fixture
-async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
-    stack = await start_stack(stack_settings(azurite, emulators))
-    yield stack
-    await stack.aclose()
 
 
 def request(

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
-
-import pytest
-
 from shared.copy_service import CopyRequest
 from shared.docintel import ItemKind
 from shared.jobs import JobStatus
 from shared.provenance import read_provenance
-from tests.stack import PipelineStack, stack_settings, start_stack, target_item
+from tests.stack import target_item, unique
 from tests.test_events import validate_copy_event
-
-_ids = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_ids)}-{id(object()) % 10_000}"
-
-
-@pytest.fixture
-async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
-    stack = await start_stack(stack_settings(azurite, emulators))
-    yield stack
-    await stack.aclose()
 
 
 async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulators):

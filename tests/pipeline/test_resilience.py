@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,20 +11,7 @@ import pytest
 from shared.copy_service import CopyRequest
 from shared.docintel import ItemKind
 from shared.jobs import JobStatus
-from tests.stack import PipelineStack, stack_settings, start_stack, target_item
-
-_ids = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-r{next(_ids)}"
-
-
-@pytest.fixture
-async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
-    stack = await start_stack(stack_settings(azurite, emulators))
-    yield stack
-    await stack.aclose()
+from tests.stack import PipelineStack, stack_settings, start_stack, target_item, unique
 
 
 async def submit_model(

@@ -19,14 +19,6 @@ SECRET = "whsec-3c1e0d9a7b"
 
 
 @pytest.fixture
-async def stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
-    """No DR_WEBHOOK_SECRET: the function key alone protects the route."""
-    stack = await start_stack(stack_settings(azurite, emulators))
-    yield stack
-    await stack.aclose()
-
-
-@pytest.fixture
 async def signed_stack(azurite, emulators) -> AsyncIterator[PipelineStack]:
     """DR_WEBHOOK_SECRET set: every call must carry the body's HMAC-SHA256 signature."""
     stack = await start_stack(stack_settings(azurite, emulators, DR_WEBHOOK_SECRET=SECRET))
