@@ -43,7 +43,6 @@ OUTAGE_TARGET = "northeurope"
 FAULTS = {"rate429": 0.04, "retryAfterSeconds": 1, "rate500": 0.03, "rate503": 0.03, "rateDrop": 0.02,
           "latencyMs": 20}  # fmt: skip
 COPY_FAILURE_RATE = 0.05
-TERMINAL = {"succeeded", "failed", "canceled"}
 # Failure codes with a cause the scenario injected: a copy operation that failed at the service
 # (copyFailureRate, or the target down while the copy was transferred).
 EXPLAINED_FAILURES = {"InternalServerError"}

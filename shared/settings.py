@@ -44,6 +44,7 @@ from pydantic_settings import (
 )
 
 # Queue names and the like are defined once, in shared.names, and re-exported here.
+from shared.docintel.versions import DEFAULT_API_VERSION, normalize_api_version
 from shared.names import (  # noqa: F401
     COPY_POLLS_QUEUE,
     COPY_REQUESTS_QUEUE,
@@ -56,8 +57,6 @@ from shared.names import (  # noqa: F401
 PREFIX = "DR_"
 
 
-API_VERSIONS = ("2.1", "2022-08-31", "2023-07-31", "2024-02-29-preview", "2024-07-31-preview", "2024-11-30")
-DEFAULT_API_VERSION = "2024-11-30"
 ALIAS_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -107,10 +106,7 @@ class ResourceSettings(BaseModel):
     @field_validator("api_version")
     @classmethod
     def _api_version(cls, value: str) -> str:
-        value = value.strip().removeprefix("v")
-        if value not in API_VERSIONS:
-            raise ValueError(f"must be one of {', '.join(API_VERSIONS)}")
-        return value
+        return normalize_api_version(value)
 
     @field_validator("key")
     @classmethod

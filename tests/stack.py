@@ -47,6 +47,18 @@ class MemoryPublisher:
         return [e["id"] for e in self.events]
 
 
+def eventually(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Wait (in a thread or plain test, not in an event loop) until `condition()` is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.1)
+
+
 def body_of(response: func.HttpResponse) -> dict[str, Any]:
     """The JSON body of a function's HTTP reply."""
     body: dict[str, Any] = json.loads(response.get_body())

@@ -5,27 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.authorizations import PendingAuthorizations, content_fingerprint
-from shared.docintel import CopyAuthorization, ItemKind
+from tests.factories import copy_authorization
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 
-def authorization(expires: datetime) -> CopyAuthorization:
-    return CopyAuthorization(
-        kind=ItemKind.MODEL,
-        target_id="invoice",
-        target_resource_id="/s/x",
-        target_region="westus2",
-        target_location="https://t/x",
-        expires_at=expires,
-        access_token="tok",
-        api_version="2024-11-30",
-    )
-
-
 async def test_a_kept_authorization_is_found_with_its_job_and_content():
     store = PendingAuthorizations(None)
-    await store.put("westus2", authorization(NOW + timedelta(hours=1)), "job1", "abc")
+    await store.put("westus2", copy_authorization(NOW + timedelta(hours=1)), "job1", "abc")
     found = await store.get("westus2", "model", "invoice", NOW)
     assert found is not None
     assert found[0].access_token.get_secret_value() == "tok" and found[1:] == ("job1", "abc")
@@ -35,14 +22,14 @@ async def test_a_kept_authorization_is_found_with_its_job_and_content():
 
 async def test_an_expired_authorization_is_not_returned_and_is_forgotten():
     store = PendingAuthorizations(None)
-    await store.put("westus2", authorization(NOW - timedelta(seconds=1)), "job1")
+    await store.put("westus2", copy_authorization(NOW - timedelta(seconds=1)), "job1")
     assert await store.get("westus2", "model", "invoice", NOW) is None
     assert await store.get("westus2", "model", "invoice", NOW - timedelta(hours=1)) is None
 
 
 async def test_a_used_authorization_is_discarded():
     store = PendingAuthorizations(None)
-    await store.put("westus2", authorization(NOW + timedelta(hours=1)), "job1")
+    await store.put("westus2", copy_authorization(NOW + timedelta(hours=1)), "job1")
     await store.discard("westus2", "model", "invoice")
     assert await store.get("westus2", "model", "invoice", NOW) is None
 

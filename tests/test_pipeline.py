@@ -10,7 +10,6 @@ from shared import pipeline as p
 from shared.docintel import (
     AuthorizationClaimsInvalid,
     AuthorizationExpired,
-    CopyAuthorization,
     DowngradeRequired,
     InvalidTargetResource,
     ItemInfo,
@@ -23,6 +22,7 @@ from shared.docintel import (
 )
 from shared.jobs import Job, JobStatus
 from shared.settings import PollPolicy
+from tests.factories import copy_authorization
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 MARGIN = timedelta(minutes=30)
@@ -216,26 +216,14 @@ class TestTarget:
 
 
 class TestReauthorizeConflict:
-    def _authorization(self, expires: datetime) -> CopyAuthorization:
-        return CopyAuthorization(
-            kind=ItemKind.MODEL,
-            target_id="invoice",
-            target_resource_id="/s/x",
-            target_region="westus2",
-            target_location="https://t/x",
-            expires_at=expires,
-            access_token="t",
-            api_version="2024-11-30",
-        )
-
     def test_our_own_valid_reservation_is_used(self):
         assert (
-            p.on_reauthorize_conflict(job(), self._authorization(NOW + timedelta(minutes=5)), NOW)
+            p.on_reauthorize_conflict(job(), copy_authorization(NOW + timedelta(minutes=5)), NOW)
             == p.StartCopy()
         )
 
     def test_a_foreign_or_expired_reservation_fails_with_what_to_do(self):
-        action = p.on_reauthorize_conflict(job(), self._authorization(NOW - timedelta(minutes=5)), NOW)
+        action = p.on_reauthorize_conflict(job(), copy_authorization(NOW - timedelta(minutes=5)), NOW)
         assert isinstance(action, p.Finish) and "another targetId" in action.error_message
 
 

@@ -9,7 +9,6 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from local.runner.host import FaultSwitches, host_for_script, merge_host_json, run_host_in_thread
+from tests.stack import eventually
 
 APP = Path(__file__).with_name("runner_crash_app.py")
 HOST_JSON = {
@@ -25,17 +25,6 @@ HOST_JSON = {
         "queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:10", "maxPollingInterval": "00:00:00.2"}
     },
 }
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.1)
 
 
 def raw_messages(azurite: Any, name: str) -> list[str]:

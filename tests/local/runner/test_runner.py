@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from local.runner.host import FunctionHost, host_for_script, run_host_in_thread
 from local.stack import ROOT, Services, StackOptions, build_host
-from tests.stack import target_item
+from tests.stack import eventually, target_item
 
 TINY = Path(__file__).with_name("runner_tiny_app.py")
 KEY = "tiny-function-key-123"
@@ -49,17 +49,6 @@ _ids = itertools.count(1)
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{next(_ids)}-{os.getpid() % 10_000}-{int(time.time() * 1000) % 100_000}"
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.1)
 
 
 def raw_queue(azurite: Any, name: str) -> QueueClient:
