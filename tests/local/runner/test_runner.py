@@ -6,6 +6,7 @@ queues checked against raw Azurite contents, output bindings, timers, Event Grid
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from azure.core.credentials import AzureKeyCredential
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridPublisherClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -51,9 +52,13 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_ids)}-{os.getpid() % 10_000}-{int(time.time() * 1000) % 100_000}"
 
 
-def raw_queue(azurite: Any, name: str) -> QueueClient:
-    """A queue client without any encode/decode policy: sees exactly what Azurite holds."""
-    return QueueClient.from_connection_string(azurite.connection_string, name)
+def raw_queue(azurite: Any, name: str, **policies: Any) -> QueueClient:
+    """A queue client without any encode/decode policy (sees exactly what Azurite holds), on a queue
+    that exists: the host's listener creates it too, but maybe not yet."""
+    client = QueueClient.from_connection_string(azurite.connection_string, name, **policies)
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+    return client
 
 
 def raw_messages(azurite: Any, name: str) -> list[str]:
@@ -132,9 +137,7 @@ def test_function_keys(http, tiny):
 
 def test_base64_messages_and_queue_output(azurite, tiny):
     host, app = tiny
-    with QueueClient.from_connection_string(
-        azurite.connection_string, "tiny-echo", message_encode_policy=TextBase64EncodePolicy()
-    ) as q:
+    with raw_queue(azurite, "tiny-echo", message_encode_policy=TextBase64EncodePolicy()) as q:
         q.send_message("héllo")
     [call] = eventually(lambda: app.calls["echo"], what="echo invocation")
     assert call["body"] == "héllo"
