@@ -20,22 +20,22 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @app.route(route="copies", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def start_copies(req: func.HttpRequest) -> func.HttpResponse:
-    return await entry.http(req, "submit_copies")
+    return await entry.start_copies(req)
 
 
 @app.route(route="copies", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def list_copies(req: func.HttpRequest) -> func.HttpResponse:
-    return await entry.http(req, "list_copies")
+    return await entry.list_copies(req)
 
 
 @app.route(route="copies/{jobId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def get_copy(req: func.HttpRequest) -> func.HttpResponse:
-    return await entry.http(req, "get_copy")
+    return await entry.get_copy(req)
 
 
 @app.route(route="copies/{jobId}/cancel", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def cancel_copy(req: func.HttpRequest) -> func.HttpResponse:
-    return await entry.http(req, "cancel_copy")
+    return await entry.cancel_copy(req)
 
 
 # --- the pipeline ---------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ async def watchdog(timer: func.TimerRequest) -> None:
     await entry.watchdog()
 
 
-# --- event-driven entry points: "a model was trained" (shared/webhooks.py) -------------------------
+# --- event-driven entry points: "a model was trained" ------------------------------------------
 
 
 @app.route(route="webhooks/model-trained", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -81,7 +81,7 @@ async def model_trained_event(event: func.EventGridEvent) -> None:
     await entry.model_trained_event(event)
 
 
-# --- scheduled sync and DR status (shared/sync/) ----------------------------------------------------
+# --- scheduled sync and DR status -----------------------------------------------------------------
 
 
 @app.timer_trigger(arg_name="timer", schedule=f"%{SYNC_SCHEDULE_SETTING}%", run_on_startup=False)

@@ -9,9 +9,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.copy.provenance import provenance_tags, stamp
+from shared.copy.records import CopyRecord
 from shared.docintel import ItemInfo, ItemKind, ResourceQuota
-from shared.provenance import provenance_tags
-from shared.sync.planner import CopyRecord, Filters, SourceInventory, TargetInventory, plan, stamp
+from shared.sync.filters import Filters
+from shared.sync.inventory import SourceInventory, TargetInventory
+from shared.sync.planner import plan
 
 SOURCE = "https://di-primary.cognitiveservices.azure.com"
 BUILT = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
@@ -34,7 +37,8 @@ def _inventories() -> tuple[SourceInventory, list[TargetInventory]]:
         for m in models[::2]
     ]  # fmt: skip
     records = {
-        ("classifier", c.id): CopyRecord("classifier", c.id, c.id, stamp(BUILT)) for c in classifiers[::2]
+        (ItemKind.CLASSIFIER, c.id): CopyRecord(ItemKind.CLASSIFIER, c.id, c.id, stamp(BUILT))
+        for c in classifiers[::2]
     }
     quota = ResourceQuota(count=2250, limit=5000)
     half = TargetInventory("westus2", "2024-11-30", copied + classifiers[::2], quota, records)

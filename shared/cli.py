@@ -27,6 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.data.tables.aio import TableClient
+
+    from shared.copy.jobs import JobStore
+    from shared.copy.records import CopyRecords
+    from shared.docintel import DocIntelClient
     from shared.settings import Settings
 
 EXIT_OK = 0
@@ -87,44 +93,54 @@ def load(args: argparse.Namespace) -> Settings:
 
 @dataclass
 class Runtime:
+    """What a command works with: a client per resource and the app's tables."""
+
     settings: Settings
-    clients: dict[str, Any]
-    records: Any
-    jobs: Any
-    credential: Any
+    clients: dict[str, DocIntelClient]
+    records: CopyRecords
+    jobs: JobStore
+    credential: AsyncTokenCredential | None
+    tables: list[TableClient]
 
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
-        for closable in (self.records_table, self.jobs_table):
-            if closable is not None:
-                await closable.close()
+        for table in self.tables:
+            await table.close()
         if self.credential is not None:
             await self.credential.close()
 
-    records_table: Any = None
-    jobs_table: Any = None
 
+async def open_runtime(settings: Settings) -> Runtime:
+    """Clients and tables for a command (creating the tables on a first run)."""
+    from azure.core.exceptions import AzureError
 
-def open_runtime(settings: Settings) -> Runtime:
     from shared.context import build_clients, build_credential, needs_credential
-    from shared.jobs import JobStore
-    from shared.storage import table_client
-    from shared.sync.state import CopyRecords
+    from shared.copy.jobs import JobStore
+    from shared.copy.records import CopyRecords
+    from shared.storage import ensure_table, table_client
 
     credential = build_credential(settings) if needs_credential(settings) else None
-    clients = build_clients(settings, credential)
-    records_table = table_client(settings, settings.state_table, credential)
+    state_table = table_client(settings, settings.state_table, credential)
     jobs_table = table_client(settings, settings.jobs_table, credential)
-    return Runtime(
+    runtime = Runtime(
         settings,
-        clients,
-        CopyRecords(records_table),
+        build_clients(settings, credential),
+        CopyRecords(state_table),
         JobStore(jobs_table),
         credential,
-        records_table=records_table,
-        jobs_table=jobs_table,
+        [state_table, jobs_table],
     )
+    try:
+        await ensure_table(state_table)
+        await ensure_table(jobs_table)
+    except AzureError as exc:
+        await runtime.aclose()
+        raise UsageError(
+            f"the app's storage cannot be reached ({type(exc).__name__}); check AzureWebJobsStorage "
+            f"(or AzureWebJobsStorage__tableServiceUri) and its role assignments"
+        ) from None
+    return runtime
 
 
 def _targets(settings: Settings, names: Sequence[str] | None) -> list[str] | None:
@@ -150,11 +166,12 @@ def sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _sync(args: argparse.Namespace, out: TextIO) -> int:
-    from shared.sync.runner import DirectExecutor, run_sync
+    from shared.sync.executors import DirectExecutor
+    from shared.sync.run import run_sync
 
     settings = load(args)
     targets = _targets(settings, args.targets)
-    runtime = open_runtime(settings)
+    runtime = await open_runtime(settings)
     try:
         report = await run_sync(
             settings,
@@ -232,11 +249,11 @@ def status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _status(args: argparse.Namespace, out: TextIO) -> int:
-    from shared.sync.runner import dr_status
+    from shared.sync.status import dr_status
 
     settings = load(args)
     targets = _targets(settings, args.targets)
-    runtime = open_runtime(settings)
+    runtime = await open_runtime(settings)
     try:
         body = await dr_status(settings, runtime.clients, runtime.records, runtime.jobs, targets=targets)
     finally:
@@ -285,13 +302,14 @@ def copy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _copy(args: argparse.Namespace, out: TextIO) -> int:
+    from shared.copy.provenance import stamp
     from shared.docintel import DocIntelError, ItemKind, ItemNotFound
-    from shared.sync.planner import Action, PlanItem, stamp
-    from shared.sync.runner import DirectExecutor, JobResult
+    from shared.sync.executors import CopyResult, DirectExecutor
+    from shared.sync.planner import Action, PlanItem
 
     settings = load(args)
     targets = _targets(settings, args.to) or list(settings.secondaries)
-    runtime = open_runtime(settings)
+    runtime = await open_runtime(settings)
     try:
         kind = ItemKind(args.kind)
         try:
@@ -306,11 +324,11 @@ async def _copy(args: argparse.Namespace, out: TextIO) -> int:
         progress = None if args.json else ProgressLine()
         done = 0
 
-        async def one(target: str) -> JobResult:
+        async def one(target: str) -> CopyResult:
             nonlocal done
             result = await executor.copy(
-                PlanItem(target, kind.value, item.id, item.id, Action.COPY, "requested",
-                         source_created=stamp(item.created_at), source=item)
+                PlanItem(target, kind, item.id, item.id, Action.COPY, "requested",
+                         source_created=stamp(item.created_at), source_item=item)
             )  # fmt: skip
             done += 1
             if progress is not None:
@@ -324,7 +342,12 @@ async def _copy(args: argparse.Namespace, out: TextIO) -> int:
         _dump({"kind": kind.value, "sourceId": args.id, "results": [r.to_dict() for r in results]}, out)
     else:
         rows = [
-            [r.target, r.target_id, r.status, f"{r.error['code']}: {r.error['message']}" if r.error else ""]
+            [
+                r.item.target_alias,
+                r.target_id,
+                r.status.value,
+                f"{r.error.code}: {r.error.message}" if r.error else "",
+            ]
             for r in results
         ]
         print_table(rows, ["target", "target id", "status", "error"], out)

@@ -1,5 +1,6 @@
 """The composition root: builds the settings, the credential and the clients once per process and
-hands them to the handlers. Nothing deeper in the package builds a credential or a client.
+hands them to the handlers as one `AppContext`. Nothing deeper in the package builds a credential or
+a client.
 
 Async SDK clients are bound to the event loop that created them, so the context is kept per loop
 (the Functions worker runs every async function on one loop).
@@ -9,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, Settings, get_settings
+from shared.names import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE
+from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
+    from azure.data.tables.aio import TableClient
 
-    from shared.copy_service import CopyService
+    from shared.copy.service import CopyService
     from shared.docintel import DocIntelClient
+    from shared.events import EventPublisher
 
 log = logging.getLogger("docintel_dr")
 
@@ -41,14 +46,11 @@ def build_credential(settings: Settings) -> AsyncTokenCredential:
     return DefaultAzureCredential()
 
 
-def build_clients(
-    settings: Settings, credential: AsyncTokenCredential | None, **options: Any
-) -> dict[str, DocIntelClient]:
+def build_clients(settings: Settings, credential: AsyncTokenCredential | None) -> dict[str, DocIntelClient]:
     from shared.docintel import DocIntelClient, RateLimits
 
-    clients = {}
-    for alias, res in settings.resources.items():
-        clients[alias] = DocIntelClient(
+    return {
+        alias: DocIntelClient(
             alias,
             res.endpoint,
             api_version=res.api_version,
@@ -61,17 +63,33 @@ def build_clients(
             ),
             resource_id=res.resource_id,
             region=res.region,
-            **options,
         )
-    return clients
+        for alias, res in settings.resources.items()
+    }
+
+
+def build_events(settings: Settings, credential: AsyncTokenCredential | None) -> EventPublisher:
+    from shared.events import EventGridPublisher, LogOnlyPublisher
+
+    if not settings.eventgrid_topic_endpoint:
+        log.warning("DR_EVENTGRID_TOPIC_ENDPOINT is not set: completion events are only logged")
+        return LogOnlyPublisher()
+    key = settings.eventgrid_topic_key.get_secret_value() if settings.eventgrid_topic_key else None
+    return EventGridPublisher(
+        settings.eventgrid_topic_endpoint, key=key, credential=credential if key is None else None
+    )
 
 
 @dataclass
 class AppContext:
+    """What every handler gets: the settings, a client per configured resource, the copy service
+    (which holds the job store, the queues, the state-table stores and the event publisher)."""
+
     settings: Settings
     credential: AsyncTokenCredential | None
-    clients: dict[str, DocIntelClient]
+    clients: Mapping[str, DocIntelClient]
     service: CopyService
+    tables: list[TableClient]
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -79,56 +97,43 @@ class AppContext:
         await self.service.requests.aclose()
         await self.service.polls.aclose()
         await self.service.events.aclose()
-        await self.service.jobs.aclose()
-        await self.service.durations.aclose()
+        for table in self.tables:
+            await table.close()
         if self.credential is not None:
             await self.credential.close()
 
 
 async def build_context(settings: Settings, credential: AsyncTokenCredential | None = None) -> AppContext:
-    from shared.authorizations import PendingAuthorizations
-    from shared.copy_service import CopyService
-    from shared.events import EventGridPublisher, EventPublisher, LogOnlyPublisher
-    from shared.history import CopyDurations
-    from shared.jobs import JobStore
-    from shared.storage import QueueSender, queue_client, table_client
-    from shared.sync.state import CopyRecords
+    from shared.copy.authorizations import PendingAuthorizations
+    from shared.copy.durations import CopyDurations
+    from shared.copy.jobs import JobStore
+    from shared.copy.records import CopyRecords
+    from shared.copy.service import CopyService
+    from shared.storage import QueueSender, ensure_table, queue_client, table_client
 
     if credential is None and needs_credential(settings):
         credential = build_credential(settings)
+    jobs_table = table_client(settings, settings.jobs_table, credential)
+    state_table = table_client(settings, settings.state_table, credential)
+    await ensure_table(jobs_table)
+    await ensure_table(state_table)
     clients = build_clients(settings, credential)
-    jobs = JobStore(table_client(settings, settings.jobs_table, credential))
-    await jobs.ensure_table()
-    state = table_client(settings, settings.state_table, credential)
-    try:
-        await state.create_table()
-    except Exception:  # exists already (or no right to create it: reads then tell)
-        log.debug("state table not created", exc_info=True)
-    events: EventPublisher
-    if settings.eventgrid_topic_endpoint:
-        key = settings.eventgrid_topic_key.get_secret_value() if settings.eventgrid_topic_key else None
-        events = EventGridPublisher(
-            settings.eventgrid_topic_endpoint, key=key, credential=credential if key is None else None
-        )
-    else:
-        log.warning("DR_EVENTGRID_TOPIC_ENDPOINT is not set: completion events are only logged")
-        events = LogOnlyPublisher()
     service = CopyService(
         settings,
         clients,
-        jobs,
+        JobStore(jobs_table),
         QueueSender(queue_client(settings, COPY_REQUESTS_QUEUE, credential)),
         QueueSender(queue_client(settings, COPY_POLLS_QUEUE, credential)),
-        events,
-        CopyDurations(state),
-        CopyRecords(state),
-        PendingAuthorizations(state),
+        build_events(settings, credential),
+        CopyDurations(state_table),
+        CopyRecords(state_table),
+        PendingAuthorizations(state_table),
     )
-    return AppContext(settings, credential, clients, service)
+    return AppContext(settings, credential, clients, service, [jobs_table, state_table])
 
 
 _contexts: dict[asyncio.AbstractEventLoop, AppContext] = {}
-_lock: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
 
 async def get_context() -> AppContext:
@@ -136,8 +141,7 @@ async def get_context() -> AppContext:
     loop = asyncio.get_running_loop()
     if loop in _contexts:
         return _contexts[loop]
-    lock = _lock.setdefault(loop, asyncio.Lock())
-    async with lock:
+    async with _locks.setdefault(loop, asyncio.Lock()):
         if loop not in _contexts:
             _contexts[loop] = await build_context(get_settings())
     return _contexts[loop]

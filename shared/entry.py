@@ -1,5 +1,9 @@
-"""What function_app.py calls. Each entry imports the machinery it needs on first use, so that the
-host indexes the app without loading pydantic, httpx and the Azure SDKs (cold start)."""
+"""What function_app.py calls: one typed entry per function, each one line into the handler that
+does the work. A reader follows every binding to its behaviour with "go to definition" from here.
+
+Each entry imports its handler on first use, so that the host indexes the app without loading
+pydantic, httpx and the Azure SDKs (cold start).
+"""
 
 from __future__ import annotations
 
@@ -8,71 +12,93 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import azure.functions as func
 
-    from shared.copy_service import CopyService
+    from shared.context import AppContext
 
 
-async def _service() -> CopyService:
+async def _context() -> AppContext:
     from shared.context import get_context
 
-    return (await get_context()).service
+    return await get_context()
 
 
-async def http(req: func.HttpRequest, handler_name: str) -> func.HttpResponse:
-    """Run the HTTP handler `shared.http_api.<handler_name>` with the app's copy service."""
-    from shared import http_api
+# --- HTTP: copy jobs (shared/api/copies.py) ---------------------------------------------------------
 
-    return await http_api.handle(req, getattr(http_api, handler_name), await _service())
+
+async def start_copies(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api import copies, problems
+
+    return await problems.handle(req, copies.submit_copies)
+
+
+async def list_copies(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api import copies, problems
+
+    return await problems.handle(req, copies.list_copies)
+
+
+async def get_copy(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api import copies, problems
+
+    return await problems.handle(req, copies.get_copy)
+
+
+async def cancel_copy(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api import copies, problems
+
+    return await problems.handle(req, copies.cancel_copy)
+
+
+# --- the copy pipeline's queues (shared/copy/service.py) --------------------------------------------
 
 
 async def copy_request(msg: func.QueueMessage) -> None:
-    await (await _service()).handle_copy_request(msg.get_body(), msg.id)
+    await (await _context()).service.handle_copy_request(msg.get_body(), msg.id)
 
 
 async def copy_poll(msg: func.QueueMessage) -> None:
-    await (await _service()).handle_poll(msg.get_body(), msg.id)
+    await (await _context()).service.handle_poll(msg.get_body(), msg.id)
 
 
 async def poison(queue: str, msg: func.QueueMessage) -> None:
-    await (await _service()).handle_poison(queue, msg.get_body())
+    await (await _context()).service.handle_poison(queue, msg.get_body())
 
 
 async def watchdog() -> None:
-    """Resume jobs that made no progress for a while (see `CopyService.resume_stalled`)."""
-    from datetime import timedelta
+    await (await _context()).service.resume_stalled()
 
-    service = await _service()
-    stale_after = timedelta(seconds=max(600.0, 3 * service.settings.poll.max_delay_seconds))
-    await service.resume_stalled(stale_after)
+
+# --- "a model was trained" (shared/api/webhooks.py) -------------------------------------------------
 
 
 async def model_trained_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    """`POST /api/webhooks/model-trained` (see `shared.webhooks`)."""
-    from shared import http_api, webhooks
+    from shared.api import problems, webhooks
 
-    return await http_api.handle(req, webhooks.model_trained_webhook, await _service())
+    return await problems.handle(req, webhooks.model_trained_webhook)
 
 
 async def model_trained_event(event: func.EventGridEvent | func.CloudEvent) -> None:
-    """Event Grid `docintel-dr.model.trained` (CloudEvents 1.0 or Event Grid schema). The worker
-    hands over a `func.CloudEvent` for a CloudEvents payload whatever the annotation says."""
-    from shared import webhooks
+    """The worker hands over a `func.CloudEvent` for a CloudEvents payload, whatever the annotation says."""
+    from shared.api import webhooks
 
-    await webhooks.handle_trained_event(event, await _service())
+    await webhooks.handle_trained_event(event, await _context())
+
+
+# --- scheduled sync and DR status (shared/api/sync.py) ---------------------------------------------
 
 
 async def sync_timer(timer: func.TimerRequest) -> None:
-    from shared.sync import api
+    from shared.api import sync
 
-    await api.timer(timer.past_due)
+    await sync.on_timer(await _context(), timer.past_due)
 
 
 async def sync(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.sync import api
+    from shared.api import problems, sync
 
-    return await api.sync(req)
+    return await problems.handle(req, sync.sync_route)
 
 
 async def status(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.sync import api
+    from shared.api import problems, sync
 
-    return await api.status(req)
+    return await problems.handle(req, sync.status_route)

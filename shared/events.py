@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-from shared.jobs import Job, JobStatus
+from azure.core.messaging import CloudEvent
+
+from shared.jsondoc import JsonObject
+from shared.timefmt import iso
 
 if TYPE_CHECKING:
+    from azure.core.credentials import AzureKeyCredential
     from azure.core.credentials_async import AsyncTokenCredential
 
 log = logging.getLogger("docintel_dr.events")
@@ -30,62 +34,37 @@ DRIFT_DETECTED = "docintel-dr.drift.detected"
 DATA_SCHEMA_VERSION = "1.0"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+def app_event(event_type: str, event_id: str, subject: str, time: datetime, data: JsonObject) -> CloudEvent:
+    """Every event this app emits: CloudEvents 1.0 from ``/docintel-dr`` with JSON data that names its
+    schema version. The id is derived from what the event is about, so that a re-published event
+    carries the same id and subscribers can drop the duplicate."""
+    return CloudEvent(
+        source=EVENT_SOURCE,
+        type=event_type,
+        id=event_id,
+        subject=subject,
+        time=time,
+        datacontenttype="application/json",
+        data={"schemaVersion": DATA_SCHEMA_VERSION, **data},
+    )
 
 
-def copy_event_id(job_id: str) -> str:
-    """The one id of a job's completion event; stable, so duplicates can be dropped by subscribers."""
-    return f"copy-{job_id}"
-
-
-def copy_completed_event(job: Job, endpoints: dict[str, str]) -> dict[str, Any]:
-    """The CloudEvent (structured JSON form) that tells subscribers a copy job ended."""
-    succeeded = job.status is JobStatus.SUCCEEDED
-    seconds = (job.finished_at - job.created_at).total_seconds() if job.finished_at else None
-    data = {
-        "schemaVersion": DATA_SCHEMA_VERSION,
-        "jobId": job.job_id,
-        "kind": job.kind,
-        "status": job.status.value,
-        "origin": job.origin.value,
-        "source": {
-            "alias": job.source_alias,
-            "endpoint": endpoints.get(job.source_alias),
-            "id": job.source_id,
-        },
-        "target": {
-            "alias": job.target_alias,
-            "region": job.target_region,
-            "endpoint": endpoints.get(job.target_alias),
-            "id": job.target_id,
-        },
-        "error": None
-        if succeeded
-        else {"code": job.error_code or "Unknown", "message": job.error_message or ""},
-        "timings": {
-            "createdAt": _iso(job.created_at),
-            "startedAt": _iso(job.started_at),
-            "operationFinishedAt": _iso(job.operation_finished_at),
-            "finishedAt": _iso(job.finished_at),
-            "durationSeconds": seconds,
-        },
-        "polls": job.polls,
-    }
+def structured(event: CloudEvent) -> JsonObject:
+    """The event in CloudEvents' structured JSON form (what subscribers receive; used for logs and tests)."""
     return {
-        "specversion": "1.0",
-        "id": copy_event_id(job.job_id),
-        "source": EVENT_SOURCE,
-        "type": COPY_SUCCEEDED if succeeded else COPY_FAILED,
-        "subject": f"/{job.kind}s/{job.source_id}/targets/{job.target_alias}",
-        "time": _iso(job.finished_at or job.updated_at),
-        "datacontenttype": "application/json",
-        "data": data,
+        "specversion": event.specversion,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "subject": event.subject,
+        "time": iso(event.time),
+        "datacontenttype": event.datacontenttype,
+        "data": event.data,
     }
 
 
 class EventPublisher(Protocol):
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
+    async def publish(self, events: Sequence[CloudEvent]) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -99,27 +78,17 @@ class EventGridPublisher:
         from azure.core.credentials import AzureKeyCredential
         from azure.eventgrid.aio import EventGridPublisherClient
 
-        if key is None and credential is None:
+        auth: AzureKeyCredential | AsyncTokenCredential
+        if key is not None:
+            auth = AzureKeyCredential(key)
+        elif credential is not None:
+            auth = credential
+        else:
             raise ValueError("an Event Grid topic needs a key or a credential")
-        auth: Any = AzureKeyCredential(key) if key is not None else credential
         self._client = EventGridPublisherClient(endpoint, auth)
 
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        from azure.core.messaging import CloudEvent
-
-        batch = [
-            CloudEvent(
-                source=e["source"],
-                type=e["type"],
-                data=e.get("data"),
-                id=e["id"],
-                subject=e.get("subject"),
-                time=datetime.fromisoformat(e["time"]) if e.get("time") else None,
-                datacontenttype=e.get("datacontenttype"),
-            )
-            for e in events
-        ]
-        await self._client.send(batch)
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        await self._client.send(list(events))
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -128,9 +97,9 @@ class EventGridPublisher:
 class LogOnlyPublisher:
     """Used when no topic is configured: events are only logged (their ids and types)."""
 
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None:
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
         for event in events:
-            log.info("event %s %s (no Event Grid topic configured)", event["type"], event["id"])
+            log.info("event %s %s (no Event Grid topic configured)", event.type, event.id)
 
     async def aclose(self) -> None:
         return None

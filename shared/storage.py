@@ -57,6 +57,16 @@ def queue_client(settings: Settings, name: str, credential: AsyncTokenCredential
     )
 
 
+async def ensure_table(table: TableClient) -> None:
+    """Create the table if it does not exist yet."""
+    from azure.core.exceptions import ResourceExistsError
+
+    try:
+        await table.create_table()
+    except ResourceExistsError:
+        pass
+
+
 class QueueSender:
     """Sends base64-encoded messages with an optional visibility delay; creates the queue if missing."""
 

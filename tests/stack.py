@@ -5,6 +5,7 @@ processes. Only Event Grid is stood in for, by an in-memory publisher."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import time
@@ -13,14 +14,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
+from azure.core.messaging import CloudEvent
 from azure.storage.queue.aio import QueueClient
 
 from local.azurite import Azurite
 from local.emulator.process import EmulatorHandle
 from local.runner.queues import Invocation, QueueHostOptions, QueueTrigger
 from shared.context import AppContext, build_context, set_context
-from shared.jobs import Job
+from shared.copy.jobs import Job
+from shared.copy.service import CopyService
+from shared.events import structured
 from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, Settings, load_settings
+
+KEYS = {"primary": "src-key-7f3a9c", "westus2": "tgt-key-west-51be", "northeurope": "tgt-key-north-88d0"}
+REGIONS = {"primary": "southcentralus", "westus2": "westus2", "northeurope": "northeurope"}
+# Fast copies, no service-side throttling, and client pacing high enough for hundreds of items.
+COPY_SECONDS = 0.2
+FAST_CLIENT = {
+    f"DR_RESOURCES__{alias.upper()}__{limit}_PER_SECOND": "1000"
+    for alias in KEYS
+    for limit in ("MANAGEMENT", "LIST", "STATUS")
+}
+
 
 _tables = itertools.count(1)
 _ids = itertools.count(1)
@@ -32,13 +47,14 @@ def unique(prefix: str) -> str:
 
 
 class MemoryPublisher:
-    """Stands in for the Event Grid topic (which cannot exist locally)."""
+    """Stands in for the Event Grid topic (which cannot exist locally); keeps the events in the
+    structured JSON form subscribers receive."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        self.events.extend(events)
+    async def publish(self, events: Sequence[CloudEvent]) -> None:
+        self.events.extend(structured(e) for e in events)
 
     async def aclose(self) -> None:
         return None
@@ -110,7 +126,7 @@ class PipelineStack:
     invocations: list[Invocation] = field(default_factory=list)
 
     @property
-    def service(self) -> Any:
+    def service(self) -> CopyService:
         return self.context.service
 
     async def pump(self, until: Callable[[], Any], timeout: float = 30.0) -> None:  # noqa: ASYNC109
@@ -139,13 +155,13 @@ class PipelineStack:
 
     async def jobs_terminal(self, job_ids: Sequence[str]) -> bool:
         for job_id in job_ids:
-            job = await self.service.get_job(job_id)
+            job = await self.service.jobs.get(job_id)
             if job is None or not job.status.is_terminal or not job.event_published:
                 return False
         return True
 
     async def job(self, job_id: str) -> Job:
-        job = await self.service.get_job(job_id)
+        job = await self.service.jobs.get(job_id)
         assert job is not None
         return job
 
@@ -201,4 +217,25 @@ async def start_stack(settings: Settings, **trigger_options: Any) -> PipelineSta
         await trigger.ensure_queues()
         await client.clear_messages()
         stack.triggers[queue] = trigger
+    return stack
+
+
+def sync_settings(azurite, emulators, **extra: str):
+    return stack_settings(
+        azurite,
+        emulators,
+        DR_SYNC_MAX_JOBS_PER_RUN="2000",
+        DR_POLL__FIRST_DELAY_SECONDS="0",
+        DR_POLL__MIN_DELAY_SECONDS="0.2",
+        DR_POLL__MAX_DELAY_SECONDS="1",
+        **FAST_CLIENT,
+        **extra,
+    )
+
+
+async def start_sync_stack(settings) -> PipelineStack:
+    """The pipeline stack, taking the host's largest queue batch (32) so hundreds of jobs drain fast."""
+    stack = await start_stack(settings)
+    for trigger in stack.triggers.values():
+        trigger.options = dataclasses.replace(trigger.options, batch_size=32, new_batch_threshold=16)
     return stack

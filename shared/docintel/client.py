@@ -329,7 +329,6 @@ class DocIntelClient:
                         f"back ({type(exc).__name__})",
                         alias=self.alias,
                         item_id=item_id,
-                        retryable=False,
                     ) from exc
                 failure = ServiceUnavailable(
                     f"Could not reach the service at {self.endpoint} ({type(exc).__name__})",
@@ -374,7 +373,6 @@ class DocIntelClient:
                         alias=self.alias,
                         item_id=item_id,
                         request_id=request_id,
-                        retryable=False,
                     ) from failure
 
             delay = retry_after if retry_after is not None else policy.backoff(attempt, self._rng)

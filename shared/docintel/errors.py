@@ -12,6 +12,7 @@ the documented message wording. v2.1 has no ``innererror`` at all, so messages a
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from .models import ServiceError
 
@@ -21,6 +22,7 @@ __all__ = [
     "AuthorizationExpired",
     "Conflict",
     "CopyOutcomeUnknown",
+    "Disposition",
     "DocIntelError",
     "DowngradeRequired",
     "InvalidTargetResource",
@@ -35,12 +37,26 @@ __all__ = [
 ]
 
 
+class Disposition(StrEnum):
+    """What a caller does about an error: the one place where errors are sorted. Every handler (the
+    pipeline, the HTTP API, the Event Grid trigger) decides on this, never on a message."""
+
+    #: Trying the same call again later can succeed (throttling, an outage, a lost reply).
+    TRANSIENT = "transient"
+    #: The copy authorization is no longer good: a new one from the target is the cure.
+    REAUTHORIZE = "reauthorize"
+    #: The service cannot tell how the copy went: what the target holds decides.
+    CHECK_TARGET = "check-target"
+    #: Trying again cannot succeed as configured.
+    PERMANENT = "permanent"
+
+
 class DocIntelError(Exception):
-    """Base class. ``retryable`` says whether trying the same call again later can succeed."""
+    """Base class. The class's ``disposition`` says what a caller does about it."""
 
     #: What to do about it (appended to the message).
     hint: str = ""
-    default_retryable: bool = False
+    disposition: Disposition = Disposition.PERMANENT
     #: Short description of the failure used when building messages.
     summary: str = "Document Intelligence request failed"
 
@@ -54,7 +70,6 @@ class DocIntelError(Exception):
         alias: str | None = None,
         item_id: str | None = None,
         request_id: str | None = None,
-        retryable: bool | None = None,
         retry_after: float | None = None,
     ) -> None:
         self.message = message
@@ -64,7 +79,6 @@ class DocIntelError(Exception):
         self.alias = alias
         self.item_id = item_id
         self.request_id = request_id
-        self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         super().__init__(message)
 
@@ -92,7 +106,7 @@ class DocIntelError(Exception):
             f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
             f"inner_code={self.inner_code!r}, "
             f"alias={self.alias!r}, item_id={self.item_id!r}, request_id={self.request_id!r}, "
-            f"retryable={self.retryable!r}, message={self.message!r})"
+            f"message={self.message!r})"
         )
 
 
@@ -102,11 +116,15 @@ class ValidationFailed(DocIntelError):
 
 
 class AuthorizationExpired(DocIntelError):
+    disposition = Disposition.REAUTHORIZE
     summary = "The copy authorization has expired"
     hint = "Authorizations are valid for 24 hours: request a new one at the target and start the copy again."
 
 
 class AuthorizationClaimsInvalid(DocIntelError):
+    # The app sends an authorization exactly as the target issued it, so "claims modified" means the
+    # target no longer knows it (it dropped an expired one, say): a new one is the cure.
+    disposition = Disposition.REAUTHORIZE
     summary = "The copy authorization's claims are missing or were modified"
     hint = (
         "Pass the authorization exactly as the target issued it, and to the source resource it was "
@@ -115,6 +133,7 @@ class AuthorizationClaimsInvalid(DocIntelError):
 
 
 class AuthorizationAlreadyUsed(DocIntelError):
+    disposition = Disposition.CHECK_TARGET
     summary = "The copy authorization was already used (the service could not retrieve its metadata)"
     hint = (
         "Check whether this job's copy already ran (target item exists or is being created) and continue "
@@ -156,13 +175,13 @@ class QuotaExceeded(DocIntelError):
 class Throttled(DocIntelError):
     summary = "The service throttled the request (HTTP 429)"
     hint = "Try again after the Retry-After delay; lower the request rate if this persists."
-    default_retryable = True
+    disposition = Disposition.TRANSIENT
 
 
 class ServiceUnavailable(DocIntelError):
     summary = "The service is unavailable or failed internally"
     hint = "Try again later; if the region is down, fail over to another region."
-    default_retryable = True
+    disposition = Disposition.TRANSIENT
 
 
 class Unauthorized(DocIntelError):
@@ -176,7 +195,12 @@ class UnsupportedByApiVersion(DocIntelError):
 
 
 class CopyOutcomeUnknown(DocIntelError):
-    """The copy request may or may not have reached the service; it was deliberately not re-sent."""
+    """The copy request may or may not have reached the service; it was deliberately not re-sent.
+
+    Transient for the pipeline: sending copyTo again with the same authorization is safe, since the
+    service answers a second use of it with "authorization already used" and the target decides."""
+
+    disposition = Disposition.TRANSIENT
 
     summary = "The copy request may or may not have been accepted"
     hint = (

@@ -22,22 +22,21 @@ item is provably ours: provenance tags, or a copy record for classifiers and v2.
 How "exactly this build" is known without other state: v3+ models carry provenance tags (source
 resource, source id, source created time). Classifiers and v2.1 models cannot carry tags; their
 copies are known from copy records (source id -> target id, source created time) written when a
-copy succeeds (`shared.sync.state`).
+copy succeeds (`shared.copy.records`).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from shared.docintel.models import ItemInfo, ItemKind, ResourceQuota
-from shared.docintel.versions import api_family, supports_classifier_copy
-from shared.provenance import read_provenance, source_key, stamp
+from shared.copy.provenance import read_provenance, source_key, stamp
+from shared.copy.records import CopyRecord
+from shared.docintel import ItemInfo, ItemKind, ResourceQuota, api_family, supports_classifier_copy
+from shared.jsondoc import JsonObject
+from shared.sync.filters import Filters
+from shared.sync.inventory import SourceInventory, TargetInventory
 
 
 class Action(StrEnum):
@@ -51,118 +50,13 @@ class Action(StrEnum):
 ACTIONS = tuple(a.value for a in Action)
 
 
-@dataclass(frozen=True, slots=True)
-class CopyRecord:
-    """A successful copy as the state table remembers it (one per source item x target)."""
-
-    kind: str
-    source_id: str
-    target_id: str
-    source_created: str | None
-    copied_at: datetime | None = None
-    job_id: str | None = None
-
-
-@dataclass(slots=True)
-class SourceInventory:
-    alias: str
-    endpoint: str
-    api_version: str
-    items: list[ItemInfo]
-
-
-@dataclass(slots=True)
-class TargetInventory:
-    alias: str
-    api_version: str
-    items: list[ItemInfo]
-    quota: ResourceQuota | None = None
-    #: (kind, source id) -> record, for this source and this target.
-    records: dict[tuple[str, str], CopyRecord] = field(default_factory=dict)
-    #: Why the target could not be listed (it is then left out of the plan, reported as unreachable).
-    error: str | None = None
-
-
-# --- filters ------------------------------------------------------------------------------------
-
-
-def _glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
-    parts = [fnmatch.translate(p.strip()) for p in patterns if p.strip()]
-    return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
-
-
-def _parse_tags(specs: Iterable[str]) -> list[tuple[str, str | None]]:
-    result: list[tuple[str, str | None]] = []
-    for spec in specs:
-        spec = spec.strip()
-        if not spec:
-            continue
-        key, sep, value = spec.partition("=")
-        result.append((key.strip(), value.strip() if sep else None))
-    return result
-
-
-def _has_tag(tags: dict[str, str], wanted: list[tuple[str, str | None]]) -> bool:
-    for key, value in wanted:
-        if key in tags and (value is None or tags[key] == value):
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which items take part. Ids match shell-style globs (case-sensitive); tags are ``key=value``
-    or ``key`` (any value). An item takes part when its id matches an include glob and no exclude
-    glob, it has one of the include tags (when any are set) and none of the exclude tags. Items that
-    cannot carry tags (classifiers, v2.1 models) never match an include tag. Prebuilt models never
-    take part."""
-
-    include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-    include_tags: tuple[str, ...] = ()
-    exclude_tags: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_include", _glob_regex(self.include or ("*",)))
-        object.__setattr__(self, "_exclude", _glob_regex(self.exclude))
-        object.__setattr__(self, "_include_tags", _parse_tags(self.include_tags))
-        object.__setattr__(self, "_exclude_tags", _parse_tags(self.exclude_tags))
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> Filters:
-        return cls(
-            tuple(settings.sync_include),
-            tuple(settings.sync_exclude),
-            tuple(settings.sync_include_tags),
-            tuple(settings.sync_exclude_tags),
-        )
-
-    def excluded(self, item: ItemInfo) -> str | None:
-        """Why the item does not take part, or None when it does."""
-        if item.is_prebuilt:
-            return "prebuilt models are never copied"
-        include: re.Pattern[str] | None = self._include  # type: ignore[attr-defined]
-        exclude: re.Pattern[str] | None = self._exclude  # type: ignore[attr-defined]
-        if include is not None and not include.fullmatch(item.id):
-            return "id matches no include pattern"
-        if exclude is not None and exclude.fullmatch(item.id):
-            return "id matches an exclude pattern"
-        include_tags = self._include_tags  # type: ignore[attr-defined]
-        if include_tags and not _has_tag(item.tags, include_tags):
-            return "has none of the include tags"
-        exclude_tags = self._exclude_tags  # type: ignore[attr-defined]
-        if exclude_tags and _has_tag(item.tags, exclude_tags):
-            return "has an exclude tag"
-        return None
-
-
 # --- the plan -----------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class PlanItem:
-    target: str
-    kind: str
+    target_alias: str
+    kind: ItemKind
     source_id: str
     #: The id at the target: the source id, except v2.1 copies (minted by the target: None until
     #: copied; the id of the stale or orphaned copy for recopy/orphan).
@@ -173,11 +67,11 @@ class PlanItem:
     #: recopy: the stale copy to delete first; orphan: True when it will be deleted (pruning on).
     delete: bool = False
     #: The source item (copy / recopy), handed to the executor so it need not read it again.
-    source: ItemInfo | None = None
+    source_item: ItemInfo | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
-            "kind": self.kind,
+            "kind": self.kind.value,
             "sourceId": self.source_id,
             "targetId": self.target_id,
             "action": self.action.value,
@@ -201,7 +95,7 @@ class TargetPlan:
             counts[item.action.value] += 1
         return counts
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "apiVersion": self.api_version,
             "reachable": self.error is None,
@@ -240,7 +134,7 @@ class Plan:
             for item in target.items
             if item.action in (Action.COPY, Action.RECOPY)
         ]
-        work.sort(key=lambda i: rank.get(f"{i.kind}:{i.source_id}", len(rank)))
+        work.sort(key=lambda i: rank.get(_key(i.kind, i.source_id), len(rank)))
         return work
 
     def deletions(self) -> list[PlanItem]:
@@ -260,7 +154,7 @@ class Plan:
         counts = self.counts()
         return bool(self.unreachable or counts["copy"] or counts["recopy"] or counts["blocked"])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "source": self.source,
             "prune": self.prune,
@@ -273,8 +167,8 @@ class Plan:
 # --- planning -----------------------------------------------------------------------------------
 
 
-def _key(kind: str, item_id: str) -> str:
-    return f"{kind}:{item_id}"
+def _key(kind: ItemKind, item_id: str) -> str:
+    return f"{kind.value}:{item_id}"
 
 
 def dependency_order(items: Sequence[ItemInfo]) -> list[ItemInfo]:
@@ -287,28 +181,20 @@ def dependency_order(items: Sequence[ItemInfo]) -> list[ItemInfo]:
     def level(item: ItemInfo, visiting: set[str]) -> int:
         if item.id in depth:
             return depth[item.id]
-        if not item.component_ids:
-            depth[item.id] = 0
-            return 0
         visiting.add(item.id)
         result = 0
         for component in item.component_ids:
-            if component in classifiers:
-                continue
-            child = by_id.get(component)
-            if child is None or child.id in visiting:
-                continue
-            result = max(result, level(child, visiting) + 1)
+            child = None if component in classifiers else by_id.get(component)
+            if child is not None and child.id not in visiting:
+                result = max(result, level(child, visiting) + 1)
         visiting.discard(item.id)
         depth[item.id] = result
         return result
 
-    ranked = []
-    for index, item in enumerate(items):
-        if item.kind is ItemKind.CLASSIFIER:
-            ranked.append((-1, index, item))
-        else:
-            ranked.append((level(item, set()), index, item))
+    ranked = [
+        (-1 if item.kind is ItemKind.CLASSIFIER else level(item, set()), index, item)
+        for index, item in enumerate(items)
+    ]
     ranked.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in ranked]
 
@@ -329,18 +215,17 @@ def plan(
 ) -> Plan:
     """Decide, per target, what to do with every source item and every target item."""
     filters = filters or Filters()
-    source_host = source_key(source.endpoint)
     excluded: dict[str, str] = {}
-    present_ids: dict[str, set[str]] = {ItemKind.MODEL.value: set(), ItemKind.CLASSIFIER.value: set()}
+    present_ids: dict[ItemKind, set[str]] = {kind: set() for kind in ItemKind}
     taking_part: list[ItemInfo] = []
     for item in source.items:
-        present_ids[item.kind.value].add(item.id)
+        present_ids[item.kind].add(item.id)
         reason = filters.excluded(item)
         if reason is None and not item.ready:
             reason = f"not ready at the source (status {item.status or 'unknown'})"
         if reason is not None:
             if not item.is_prebuilt:
-                excluded[_key(item.kind.value, item.id)] = reason
+                excluded[_key(item.kind, item.id)] = reason
             continue
         taking_part.append(item)
     ordered = dependency_order(taking_part)
@@ -349,158 +234,195 @@ def plan(
         prune=prune,
         targets={},
         excluded=excluded,
-        order=[_key(i.kind.value, i.id) for i in ordered],
+        order=[_key(i.kind, i.id) for i in ordered],
     )
     for target in targets:
-        result.targets[target.alias] = _plan_target(
-            source, source_host, ordered, present_ids, excluded, target, filters, prune
-        )
+        planning = _TargetPlanning(source, target, present_ids, excluded)
+        result.targets[target.alias] = planning.run(ordered, filters, prune)
     return result
 
 
-def _plan_target(
-    source: SourceInventory,
-    source_host: str,
-    ordered: list[ItemInfo],
-    present_ids: dict[str, set[str]],
-    excluded: dict[str, str],
-    target: TargetInventory,
-    filters: Filters,
-    prune: bool,
-) -> TargetPlan:
-    out = TargetPlan(target.alias, target.api_version, target.quota, error=target.error)
-    if target.error is not None:
+Decision = tuple[Action, str, str | None]  # action, reason, target id
+
+
+@dataclass
+class _TargetPlanning:
+    """Planning one target: what it holds, and what the plan so far will have made of it."""
+
+    source: SourceInventory
+    target: TargetInventory
+    present_ids: dict[ItemKind, set[str]]
+    excluded: dict[str, str]
+    source_host: str = ""
+    at_target: dict[ItemKind, dict[str, ItemInfo]] = field(default_factory=dict)
+    #: Target ids that copy records account for (classifiers and v2.1 models): their source id.
+    recorded_targets: dict[tuple[ItemKind, str], str] = field(default_factory=dict)
+    #: Models the target can still take (None: no quota known).
+    available: int | None = None
+    #: What each source item will be at this target once the plan ran: None (ok) or why it is blocked.
+    outcome: dict[str, str | None] = field(default_factory=dict)
+    #: Target ids matched to a source item (not orphans).
+    matched: set[tuple[ItemKind, str]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.source_host = source_key(self.source.endpoint)
+        self.at_target = {kind: {} for kind in ItemKind}
+        for item in self.target.items:
+            self.at_target[item.kind][item.id] = item
+        self.recorded_targets = {
+            (rec.kind, rec.target_id): rec.source_id for rec in self.target.records.values()
+        }
+        self.available = None if self.target.quota is None else self.target.quota.available
+
+    def run(self, ordered: list[ItemInfo], filters: Filters, prune: bool) -> TargetPlan:
+        out = TargetPlan(
+            self.target.alias, self.target.api_version, self.target.quota, error=self.target.error
+        )
+        if self.target.error is not None:
+            return out
+        for item in ordered:
+            out.items.append(self._plan_item(item))
+        out.items.extend(self._orphans(filters, prune))
         return out
-    target_family = _family(target.api_version)
-    classifier_copy = supports_classifier_copy(target.api_version) and supports_classifier_copy(
-        source.api_version
-    )
-    at_target: dict[str, dict[str, ItemInfo]] = {ItemKind.MODEL.value: {}, ItemKind.CLASSIFIER.value: {}}
-    for item in target.items:
-        at_target[item.kind.value][item.id] = item
-    records = target.records
-    # Target ids that copy records account for (classifiers and v2.1 models): their source id.
-    recorded_targets: dict[tuple[str, str], str] = {
-        (rec.kind, rec.target_id): rec.source_id for rec in records.values()
-    }
-    available = None if target.quota is None else target.quota.available
-    # What each source item will be at this target once the plan ran: ok or the blocking reason.
-    outcome: dict[str, str | None] = {}
-    # Target ids matched to a source item (not orphans).
-    matched: set[tuple[str, str]] = set()
 
-    for item in ordered:
-        kind = item.kind.value
-        key = _key(kind, item.id)
+    def _plan_item(self, item: ItemInfo) -> PlanItem:
         created = stamp(item.created_at)
-        legacy = item.legacy_v21 or _family(item.api_version) == "v2.1"
-        existing: ItemInfo | None = None
-        record = records.get((kind, item.id))
-        decision: tuple[Action, str, str | None]  # action, reason, target id
-
-        if item.kind is ItemKind.CLASSIFIER and not classifier_copy:
-            version = (
-                target.api_version if not supports_classifier_copy(target.api_version) else source.api_version
-            )
-            decision = (
-                Action.BLOCKED,
-                f"classifier copy needs API version 2024-07-31-preview or later; "
-                f"{'target' if version == target.api_version else 'source'} uses {version}",
-                item.id,
-            )
-        elif legacy != (target_family == "v2.1"):
-            decision = (
-                Action.BLOCKED,
-                "a v2.1 model cannot be copied to a v3+ resource"
-                if legacy
-                else f"a v3+ model cannot be copied to a v2.1 resource (target uses {target.api_version})",
-                None if legacy else item.id,
-            )
-        elif legacy:
-            # v2.1: the target mints the id; the copy record says which target model is ours.
-            if record is not None and record.target_id in at_target[kind]:
-                matched.add((kind, record.target_id))
-                existing = at_target[kind][record.target_id]
-                if record.source_created == created:
-                    decision = (Action.UP_TO_DATE, "copy record matches the source build", record.target_id)
-                else:
-                    decision = (Action.RECOPY, "the source was rebuilt since it was copied", record.target_id)
-            else:
-                decision = (Action.COPY, "missing at the target", None)
-        else:
-            existing = at_target[kind].get(item.id)
-            if existing is None:
-                decision = (Action.COPY, "missing at the target", item.id)
-            else:
-                matched.add((kind, item.id))
-                decision = _compare(item, existing, record, source_host, created)
-
-        action, reason, target_id = decision
+        action, reason, target_id = self._decide(item, created)
         # Components: a composed model needs every component at the target (already, or copied
         # earlier in this plan, which orders components first).
         if action in (Action.COPY, Action.RECOPY) and item.component_ids:
-            problem = _component_problem(item, outcome, at_target, present_ids, excluded)
+            problem = self._component_problem(item)
             if problem is not None:
                 action, reason = Action.BLOCKED, problem
         # Quota: only new models count (a recopy deletes the stale copy first; classifiers have none).
-        if action is Action.COPY and item.kind is ItemKind.MODEL and available is not None:
-            if available <= 0:
-                limit = target.quota.limit if target.quota else 0
+        if action is Action.COPY and item.kind is ItemKind.MODEL and self.available is not None:
+            if self.available <= 0:
+                limit = self.target.quota.limit if self.target.quota else 0
                 action, reason = (
                     Action.BLOCKED,
                     f"the target's custom model quota would be exceeded (limit {limit})",
                 )
             else:
-                available -= 1
-        outcome[key] = None if action is not Action.BLOCKED else reason
-        out.items.append(
-            PlanItem(
-                target=target.alias,
-                kind=kind,
-                source_id=item.id,
-                target_id=target_id,
-                action=action,
-                reason=reason,
-                source_created=created,
-                delete=action is Action.RECOPY,
-                source=item if action in (Action.COPY, Action.RECOPY) else None,
-            )
+                self.available -= 1
+        self.outcome[_key(item.kind, item.id)] = None if action is not Action.BLOCKED else reason
+        return PlanItem(
+            target_alias=self.target.alias,
+            kind=item.kind,
+            source_id=item.id,
+            target_id=target_id,
+            action=action,
+            reason=reason,
+            source_created=created,
+            delete=action is Action.RECOPY,
+            source_item=item if action in (Action.COPY, Action.RECOPY) else None,
         )
 
-    # Orphans: items at the target that no source item accounts for.
-    for kind, items in at_target.items():
-        for item_id, item in items.items():
-            if item.is_prebuilt or (kind, item_id) in matched:
-                continue
-            ours, source_id = _ownership(item, kind, source_host, recorded_targets)
-            if source_id is not None and source_id in present_ids[kind]:
-                continue  # a copy of an existing source item under another id: not an orphan
-            if not ours and item_id in present_ids[kind]:
-                continue  # same id as a source item (decided above) — e.g. excluded by the filters
-            if filters.excluded(item) is not None:
-                continue
-            out.items.append(
-                PlanItem(
-                    target=target.alias,
-                    kind=kind,
-                    source_id=source_id or item_id,
-                    target_id=item_id,
-                    action=Action.ORPHAN,
-                    reason=(
-                        "copied by docintel-dr; its source item no longer exists"
-                        if ours
-                        else "not at the source and not copied by docintel-dr from it (never pruned)"
-                    ),
-                    source_created=stamp(item.created_at),
-                    delete=prune and ours,
-                )
+    def _decide(self, item: ItemInfo, created: str | None) -> Decision:
+        """The action for a source item, before components and quota are considered."""
+        source_version, target_version = self.source.api_version, self.target.api_version
+        legacy = item.legacy_v21 or _family(item.api_version) == "v2.1"
+        if item.kind is ItemKind.CLASSIFIER and not (
+            supports_classifier_copy(target_version) and supports_classifier_copy(source_version)
+        ):
+            side, version = (
+                ("target", target_version)
+                if not supports_classifier_copy(target_version)
+                else ("source", source_version)
             )
-    return out
+            return (
+                Action.BLOCKED,
+                f"classifier copy needs API version 2024-07-31-preview or later; {side} uses {version}",
+                item.id,
+            )
+        if legacy != (_family(target_version) == "v2.1"):
+            if legacy:
+                return Action.BLOCKED, "a v2.1 model cannot be copied to a v3+ resource", None
+            return (
+                Action.BLOCKED,
+                f"a v3+ model cannot be copied to a v2.1 resource (target uses {target_version})",
+                item.id,
+            )
+        record = self.target.records.get((item.kind, item.id))
+        if legacy:
+            return self._decide_v21(item, record, created)
+        existing = self.at_target[item.kind].get(item.id)
+        if existing is None:
+            return Action.COPY, "missing at the target", item.id
+        self.matched.add((item.kind, item.id))
+        return _compare(item, existing, record, self.source_host, created)
+
+    def _decide_v21(self, item: ItemInfo, record: CopyRecord | None, created: str | None) -> Decision:
+        """v2.1: the target mints the id; the copy record says which target model is ours."""
+        if record is None or record.target_id not in self.at_target[item.kind]:
+            return Action.COPY, "missing at the target", None
+        self.matched.add((item.kind, record.target_id))
+        if record.source_created == created:
+            return Action.UP_TO_DATE, "copy record matches the source build", record.target_id
+        return Action.RECOPY, "the source was rebuilt since it was copied", record.target_id
+
+    def _component_problem(self, item: ItemInfo) -> str | None:
+        for component in item.component_ids:
+            kind = ItemKind.CLASSIFIER if component == item.classifier_id else ItemKind.MODEL
+            key = _key(kind, component)
+            if key in self.outcome:
+                if self.outcome[key] is not None:
+                    return f"component {kind.value} '{component}' cannot be copied: {self.outcome[key]}"
+                continue
+            if component in self.at_target[kind]:
+                continue
+            if key in self.excluded:
+                return (
+                    f"component {kind.value} '{component}' is not copied ({self.excluded[key]}) "
+                    "and is missing at the target"
+                )
+            if component not in self.present_ids[kind]:
+                return f"component {kind.value} '{component}' exists neither at the source nor at the target"
+        return None
+
+    def _orphans(self, filters: Filters, prune: bool) -> list[PlanItem]:
+        """Items at the target that no source item accounts for."""
+        orphans = []
+        for kind, items in self.at_target.items():
+            for item_id, item in items.items():
+                if item.is_prebuilt or (kind, item_id) in self.matched:
+                    continue
+                ours, source_id = self._ownership(item)
+                if source_id is not None and source_id in self.present_ids[kind]:
+                    continue  # a copy of an existing source item under another id: not an orphan
+                if not ours and item_id in self.present_ids[kind]:
+                    continue  # same id as a source item (decided above), e.g. excluded by the filters
+                if filters.excluded(item) is not None:
+                    continue
+                orphans.append(
+                    PlanItem(
+                        target_alias=self.target.alias,
+                        kind=kind,
+                        source_id=source_id or item_id,
+                        target_id=item_id,
+                        action=Action.ORPHAN,
+                        reason=(
+                            "copied by docintel-dr; its source item no longer exists"
+                            if ours
+                            else "not at the source and not copied by docintel-dr from it (never pruned)"
+                        ),
+                        source_created=stamp(item.created_at),
+                        delete=prune and ours,
+                    )
+                )
+        return orphans
+
+    def _ownership(self, item: ItemInfo) -> tuple[bool, str | None]:
+        """Whether a target item is provably a copy made by this tool from this source, and of which id."""
+        provenance = read_provenance(item.tags)
+        if provenance is not None:
+            return (True, provenance.source_id) if provenance.source == self.source_host else (False, None)
+        source_id = self.recorded_targets.get((item.kind, item.id))
+        return (source_id is not None), source_id
 
 
 def _compare(
     item: ItemInfo, existing: ItemInfo, record: CopyRecord | None, source_host: str, created: str | None
-) -> tuple[Action, str, str | None]:
+) -> Decision:
     """Same id at the target: up to date, stale, or somebody else's item."""
     if item.kind is ItemKind.MODEL:
         provenance = read_provenance(existing.tags)
@@ -543,43 +465,3 @@ def _compare(
         "delete it there or exclude the id",
         item.id,
     )
-
-
-def _component_problem(
-    item: ItemInfo,
-    outcome: dict[str, str | None],
-    at_target: dict[str, dict[str, ItemInfo]],
-    present_ids: dict[str, set[str]],
-    excluded: dict[str, str],
-) -> str | None:
-    for component in item.component_ids:
-        kind = ItemKind.CLASSIFIER.value if component == item.classifier_id else ItemKind.MODEL.value
-        key = _key(kind, component)
-        if key in outcome:
-            if outcome[key] is not None:
-                return f"component {kind} '{component}' cannot be copied: {outcome[key]}"
-            continue
-        if component in at_target[kind]:
-            continue
-        if key in excluded:
-            return (
-                f"component {kind} '{component}' is not copied ({excluded[key]}) and is missing at the target"
-            )
-        if component not in present_ids[kind]:
-            return f"component {kind} '{component}' exists neither at the source nor at the target"
-    return None
-
-
-def _ownership(
-    item: ItemInfo, kind: str, source_host: str, recorded_targets: dict[tuple[str, str], str]
-) -> tuple[bool, str | None]:
-    """Whether a target item is provably a copy made by this tool from this source, and of which id."""
-    provenance = read_provenance(item.tags)
-    if provenance is not None:
-        if provenance.source == source_host:
-            return True, provenance.source_id
-        return False, None
-    source_id = recorded_targets.get((kind, item.id))
-    if source_id is not None:
-        return True, source_id
-    return False, None

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from shared.copy_service import CopyRequest
+from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
 from tests.stack import stack_settings, start_stack
 
@@ -56,7 +56,7 @@ class Harness:
         outcomes = self.run(
             self.stack.service.submit(
                 CopyRequest(
-                    kind=ItemKind.MODEL, source_id="fuzz-known", source="primary", targets=["westus2"]
+                    kind=ItemKind.MODEL, source_id="fuzz-known", source_alias="primary", targets=["westus2"]
                 )
             )
         )
@@ -66,7 +66,7 @@ class Harness:
         return self.loop.run_until_complete(coroutine)
 
     def job_rows(self) -> list[str]:
-        jobs = self.run(self.stack.service.list_jobs(None, 500))
+        jobs = self.run(self.stack.service.jobs.list(limit=500))
         return sorted(j.model_dump_json() for j in jobs)
 
     def close(self) -> None:
@@ -177,7 +177,7 @@ def test_queue_messages_never_raise_and_never_touch_other_jobs(harness, body, de
 def test_a_malformed_message_naming_a_real_job_fails_it_with_a_reason(harness):
     body = json.dumps({"v": 1, "job_id": harness.job_id, "generation": "zero"}).encode()
     harness.run(function_app.copy_requests(QueueMessage(id="m", body=body, dequeue_count=1, pop_receipt="r")))
-    job = harness.run(harness.stack.service.get_job(harness.job_id))
+    job = harness.run(harness.stack.service.jobs.get(harness.job_id))
     assert job.status.value == "failed"
     assert job.error_code == "MalformedMessage" and "generation" in job.error_message
 
@@ -200,7 +200,7 @@ event_data = json_values | st.fixed_dictionaries(
     schema=st.sampled_from(["cloudevents", "eventgrid"]),
 )
 def test_event_grid_events_never_raise_and_never_touch_jobs(harness, data, event_type, schema):
-    from tests.webhooks.helpers import as_worker_gives, cloud_event, grid_event
+    from tests.api.webhook_helpers import as_worker_gives, cloud_event, grid_event
 
     event = (cloud_event if schema == "cloudevents" else grid_event)(data, type=event_type)
     before = harness.job_rows()

@@ -20,6 +20,7 @@ from shared.docintel import (
     Conflict,
     CopyAuthorization,
     CopyOutcomeUnknown,
+    Disposition,
     DocIntelClient,
     DowngradeRequired,
     InvalidTargetResource,
@@ -366,7 +367,11 @@ async def test_throttling_is_retried_with_the_service_retry_after(emu: Emulated,
         with pytest.raises(Throttled) as caught:
             await source.get_item(ItemKind.MODEL, "invoice")
     assert clock.sleeps == [3.0, 3.0]
-    assert caught.value.retry_after == 3 and caught.value.status == 429 and caught.value.retryable
+    assert (
+        caught.value.retry_after == 3
+        and caught.value.status == 429
+        and caught.value.disposition is Disposition.TRANSIENT
+    )
     assert [r["status"] for r in emu.src.requests()] == [429, 429, 429]
 
 
@@ -430,7 +435,7 @@ async def test_copy_with_an_ambiguous_failure_is_not_resent(emu: Emulated, fault
     copies = [r for r in emu.src.requests() if r["path"].endswith(":copyTo")]
     assert len(copies) == 1
     error = caught.value
-    assert error.alias == "southcentralus" and error.item_id == "invoice" and not error.retryable
+    assert error.alias == "southcentralus" and error.item_id == "invoice"
     assert auth.access_token.get_secret_value() not in str(error) + repr(error)
 
 

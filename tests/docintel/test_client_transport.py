@@ -21,6 +21,7 @@ from shared.docintel import (
     Conflict,
     CopyAuthorization,
     CopyOutcomeUnknown,
+    Disposition,
     DocIntelClient,
     DocIntelError,
     InvalidTargetResource,
@@ -150,7 +151,7 @@ async def test_5xx_backoff_is_full_jitter_and_bounded_by_attempts(clock: FakeClo
         "primary",
         "m1",
     )
-    assert error.retryable
+    assert error.disposition is Disposition.TRANSIENT
 
 
 async def test_a_wait_beyond_the_total_budget_is_not_taken(clock: FakeClock) -> None:
@@ -211,7 +212,6 @@ async def test_start_copy_is_not_resent_when_it_may_have_arrived(clock: FakeCloc
             await c.start_copy(ItemKind.MODEL, "m1", authorization())
     assert len(script.requests) == 1
     assert caught.value.alias == "primary" and caught.value.item_id == "m1"
-    assert not caught.value.retryable
     assert TOKEN not in str(caught.value) and TOKEN not in repr(caught.value)
 
 

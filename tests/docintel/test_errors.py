@@ -10,6 +10,7 @@ from shared.docintel import (
     AuthorizationExpired,
     Conflict,
     CopyOutcomeUnknown,
+    Disposition,
     DocIntelError,
     DowngradeRequired,
     InvalidTargetResource,
@@ -119,11 +120,17 @@ def test_classification(
     assert "westus2" in text and "invoice-model" in text and message in text
 
 
-def test_retryable_flags() -> None:
-    assert error_from_service(ServiceError(code="429", message="x"), status=429).retryable
-    assert error_from_service(ServiceError(code="ServiceUnavailable", message="x"), status=503).retryable
-    assert not error_from_service(ServiceError(code="1002", message="x"), status=400).retryable
-    assert not CopyOutcomeUnknown("x").retryable
+def test_each_error_says_what_a_caller_does_about_it() -> None:
+    def disposition(code: str, status: int | None, message: str = "x") -> Disposition:
+        return error_from_service(ServiceError(code=code, message=message), status=status).disposition
+
+    assert disposition("429", 429) is Disposition.TRANSIENT
+    assert disposition("ServiceUnavailable", 503) is Disposition.TRANSIENT
+    assert disposition("1002", 400) is Disposition.PERMANENT
+    assert disposition("1002", 400, "The copy authorization has expired.") is Disposition.REAUTHORIZE
+    assert disposition("2024", None, "Could not retrieve authorization metadata.") is Disposition.CHECK_TARGET
+    # copyTo again after a lost reply is safe: the service refuses a second use of the authorization.
+    assert CopyOutcomeUnknown("x").disposition is Disposition.TRANSIENT
 
 
 def test_throttled_retry_after_from_message_when_no_header() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.cli import main
-from tests.sync.conftest import FAST_CLIENT
+from tests.stack import FAST_CLIENT
 
 
 @pytest.fixture

@@ -5,18 +5,12 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from shared.copy.provenance import provenance_tags, stamp
+from shared.copy.records import CopyRecord
 from shared.docintel import ItemInfo, ItemKind, ResourceQuota
-from shared.provenance import provenance_tags
-from shared.sync.planner import (
-    Action,
-    CopyRecord,
-    Filters,
-    SourceInventory,
-    TargetInventory,
-    dependency_order,
-    plan,
-    stamp,
-)
+from shared.sync.filters import Filters
+from shared.sync.inventory import SourceInventory, TargetInventory
+from shared.sync.planner import Action, dependency_order, plan
 
 SOURCE = "https://di-primary.cognitiveservices.azure.com"
 BUILT = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
@@ -71,7 +65,7 @@ def test_a_copy_of_this_build_is_up_to_date_and_a_rebuilt_source_is_recopied():
     assert got["invoices"][0] is Action.UP_TO_DATE
     assert got["receipts"][0] is Action.RECOPY
     recopy = next(i for i in result.targets["west"].items if i.source_id == "receipts")
-    assert recopy.delete and recopy.target_id == "receipts" and recopy.source is receipts
+    assert recopy.delete and recopy.target_id == "receipts" and recopy.source_item is receipts
     assert [i.source_id for i in result.work()] == ["receipts"]
 
 
@@ -90,8 +84,8 @@ def test_classifiers_are_recognised_by_their_copy_record():
     kept = classifier("kept")
     at_target = [classifier("sorter", created=BUILT + timedelta(minutes=1)), classifier("kept", BUILT)]
     records = {
-        ("classifier", "sorter"): CopyRecord("classifier", "sorter", "sorter", stamp(BUILT)),
-        ("classifier", "kept"): CopyRecord("classifier", "kept", "kept", stamp(BUILT)),
+        (ItemKind.CLASSIFIER, "sorter"): CopyRecord(ItemKind.CLASSIFIER, "sorter", "sorter", stamp(BUILT)),
+        (ItemKind.CLASSIFIER, "kept"): CopyRecord(ItemKind.CLASSIFIER, "kept", "kept", stamp(BUILT)),
     }
     got = actions(plan(source(sorter, kept), [target(*at_target, records=records)]))
     assert got["sorter"][0] is Action.RECOPY
@@ -133,8 +127,8 @@ def test_v21_models_map_to_target_guids_through_copy_records():
     at_target = [model(g, legacy_v21=True, api_version="2.1") for g in minted.values()]
     stranger = model("cccccccc-0000-4000-8000-000000000003", legacy_v21=True, api_version="2.1")
     records = {
-        ("model", copied.id): CopyRecord("model", copied.id, minted["a"], stamp(BUILT)),
-        ("model", rebuilt.id): CopyRecord("model", rebuilt.id, minted["b"], stamp(BUILT)),
+        (ItemKind.MODEL, copied.id): CopyRecord(ItemKind.MODEL, copied.id, minted["a"], stamp(BUILT)),
+        (ItemKind.MODEL, rebuilt.id): CopyRecord(ItemKind.MODEL, rebuilt.id, minted["b"], stamp(BUILT)),
     }
     result = plan(
         source(copied, rebuilt, new, api="2.1"),
@@ -158,7 +152,7 @@ def test_components_come_before_the_composed_models_that_use_them():
         source(outer, composed, model("invoices"), model("receipts"), classifier("sorter")),
         [target(), target(alias="north")],
     )
-    work = [(i.source_id, i.target) for i in result.work()]
+    work = [(i.source_id, i.target_alias) for i in result.work()]
     assert work[:2] == [("sorter", "west"), ("sorter", "north")]  # item by item across targets
     assert [w[0] for w in work[-2:]] == ["outer", "outer"]
 
@@ -228,7 +222,9 @@ def test_orphans_are_reported_and_pruned_only_when_ours_and_pruning_is_on():
     theirs = model("local-only")
     our_classifier = classifier("old-sorter")
     records = {
-        ("classifier", "old-sorter"): CopyRecord("classifier", "old-sorter", "old-sorter", stamp(BUILT))
+        (ItemKind.CLASSIFIER, "old-sorter"): CopyRecord(
+            ItemKind.CLASSIFIER, "old-sorter", "old-sorter", stamp(BUILT)
+        )
     }
     inventory = [
         target(ours, theirs, our_classifier, model("prebuilt-read", is_prebuilt=True), records=records)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
+from shared.copy.provenance import read_provenance
 from shared.docintel import ItemKind
-from shared.provenance import read_provenance
-from shared.sync.api import records_for
-from shared.sync.runner import PipelineExecutor, SyncReport, dr_status, run_sync
-from tests.stack import PipelineStack
-from tests.sync.conftest import start_sync_stack, sync_settings
+from shared.sync.executors import PipelineExecutor
+from shared.sync.run import SyncReport, run_sync
+from shared.sync.status import dr_status
+from tests.stack import PipelineStack, start_sync_stack, sync_settings
 
 TARGETS = ("westus2", "northeurope")
 ITEM_READ = re.compile(r"/document(Models|Classifiers)/[^/:]+$")
@@ -50,7 +50,7 @@ async def sync(stack: PipelineStack, **options) -> SyncReport:
         context.settings,
         context.clients,
         PipelineExecutor(context.service, context.settings.primary),
-        records_for(context),
+        context.service.records,
         events=stack.events,
         **options,
     )
@@ -58,7 +58,7 @@ async def sync(stack: PipelineStack, **options) -> SyncReport:
 
 async def sync_to_end(stack: PipelineStack, within: float = 60, **options) -> SyncReport:
     report = await sync(stack, **options)
-    job_ids = [j.job_id for j in report.jobs if j.job_id]
+    job_ids = [j.job_id for j in report.copies if j.job_id]
     jobs = await stack.run_to_end(job_ids, timeout=within)
     assert [j.job_id for j in jobs if j.status.value != "succeeded"] == []
     return report
@@ -78,7 +78,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     assert first.status == "succeeded"
     assert first.plan.counts()["copy"] == 600
     # Classifiers and components go before the composed models that use them.
-    order = [j.source_id for j in first.jobs if j.target == "westus2"]
+    order = [j.item.source_id for j in first.copies if j.item.target_alias == "westus2"]
     assert order.index("sorter-00") < order.index("composed-00")
     assert order.index("tmpl-000") < order.index("composed-00")
     for alias in TARGETS:
@@ -87,7 +87,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
             provenance = read_provenance(model["tags"])
             assert provenance.source_id == model["modelId"]
             assert provenance.source == "127.0.0.1:" + fresh["primary"].endpoint.rsplit(":", 1)[1]
-    records = await records_for(stack.context).load("primary")
+    records = await stack.context.service.records.load("primary")
     assert {sid for (kind, sid) in records["westus2"] if kind == "classifier"} == expected["classifiers"]
     types = [e["type"] for e in stack.events.events if e["type"].startswith("docintel-dr.sync")]
     completed = next(e for e in stack.events.events if e["type"] == "docintel-dr.sync.completed")
@@ -107,7 +107,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     second = await sync(stack)
 
     assert second.plan.counts() == {"copy": 0, "recopy": 0, "up-to-date": 600, "orphan": 0, "blocked": 0}
-    assert second.jobs == []
+    assert second.copies == []
     assert [e["type"] for e in stack.events.events] == ["docintel-dr.sync.completed"]
     # An up-to-date sync costs list pages and quota reads only: nothing per item.
     for alias, emulator in fresh.items():
@@ -135,7 +135,7 @@ async def test_a_source_item_rebuilt_under_the_same_id_is_recopied(stack, fresh)
     report = await sync_to_end(stack)
 
     assert report.plan.counts()["recopy"] == 4
-    assert {(j.kind, j.action, j.status) for j in report.jobs} == {
+    assert {(j.item.kind, j.item.action, j.status) for j in report.copies} == {
         ("model", "recopy", "started"),
         ("classifier", "recopy", "started"),
     }
@@ -143,7 +143,7 @@ async def test_a_source_item_rebuilt_under_the_same_id_is_recopied(stack, fresh)
         model = next(m for m in fresh[alias].items()["models"] if m["modelId"] == "invoices")
         assert read_provenance(model["tags"]).source_created == "2026-02-01T00:00:00Z"
     again = await sync(stack)
-    assert again.plan.counts()["up-to-date"] == 4 and again.jobs == []
+    assert again.plan.counts()["up-to-date"] == 4 and again.copies == []
 
 
 async def test_quota_exhaustion_is_reported_per_item(stack, fresh):
@@ -176,7 +176,7 @@ async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_
 
     fresh["northeurope"].outage(False)
     status = await dr_status(
-        stack.context.settings, stack.context.clients, records_for(stack.context), stack.service.jobs
+        stack.context.settings, stack.context.clients, stack.context.service.records, stack.service.jobs
     )
     assert status["inSync"] is False
     west, north = status["targets"]["westus2"], status["targets"]["northeurope"]
@@ -187,7 +187,7 @@ async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_
     healed = await sync_to_end(stack)
     assert healed.plan.targets["northeurope"].counts()["copy"] == 5
     assert healed.plan.targets["westus2"].counts()["copy"] == 0
-    status = await dr_status(stack.context.settings, stack.context.clients, records_for(stack.context))
+    status = await dr_status(stack.context.settings, stack.context.clients, stack.context.service.records)
     assert status["inSync"] is True
 
 
@@ -243,6 +243,6 @@ async def test_the_per_run_budget_defers_the_rest_to_the_next_run(stack, fresh):
 async def test_a_dry_run_plans_without_copying_or_publishing(stack, fresh):
     fresh["primary"].seed({"models": [{"modelId": "invoices"}]})
     report = await sync(stack, dry_run=True)
-    assert report.plan.counts()["copy"] == 2 and report.jobs == []
+    assert report.plan.counts()["copy"] == 2 and report.copies == []
     assert stack.events.events == []
     assert held(fresh["westus2"])["models"] == set()

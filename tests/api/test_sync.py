@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 
 import azure.functions as func
+import pytest
 
 import function_app
+from tests.stack import PipelineStack
 
 BASE = "http://localhost:7071/api/"
+
+
+@pytest.fixture
+def stack(sync_stack: PipelineStack) -> PipelineStack:
+    """Syncs run on their own, empty emulators (`fresh`)."""
+    return sync_stack
 
 
 def request(method: str, route: str, params: dict[str, str] | None = None) -> func.HttpRequest:

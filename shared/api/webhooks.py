@@ -33,26 +33,28 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shared.copy_service import CopyRequest, CopyService, TargetOutcome
-from shared.docintel import DocIntelError, ItemKind, ItemNotFound, ServiceUnavailable, Throttled
-from shared.http_api import (
+from shared.api.copies import copies_response
+from shared.api.inputs import (
     GUID_PATTERN,
     ID_PATTERN,
-    MAX_BODY_BYTES,
-    ProblemError,
-    copies_response,
+    check_body_size,
     read_json_body,
     resolve_aliases,
-    service_problem,
     validate_body,
 )
-from shared.jobs import Origin
+from shared.api.problems import ProblemCode, ProblemError, service_problem
+from shared.copy.jobs import Origin
+from shared.copy.service import CopyRequest, TargetOutcome
+from shared.docintel import Disposition, DocIntelError, ItemKind, ItemNotFound
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.context import AppContext
 
 log = logging.getLogger("docintel_dr.webhooks")
 
@@ -90,7 +92,7 @@ def verify_signature(secret: SecretStr | None, body: bytes, header: str | None) 
     if not header:
         raise ProblemError(
             401,
-            "Signature required",
+            ProblemCode.SIGNATURE_REQUIRED,
             f"The {SIGNATURE_HEADER} header is missing. This webhook requires "
             f"'{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with the shared secret "
             "DR_WEBHOOK_SECRET>'.",
@@ -103,7 +105,7 @@ def verify_signature(secret: SecretStr | None, body: bytes, header: str | None) 
     ):
         raise ProblemError(
             401,
-            "Invalid signature",
+            ProblemCode.INVALID_SIGNATURE,
             f"The {SIGNATURE_HEADER} header does not match the body. Sign the exact bytes sent, with "
             "HMAC-SHA256 and the shared secret DR_WEBHOOK_SECRET, as 'sha256=<hex>'.",
         )
@@ -117,27 +119,23 @@ def copy_request(settings: Settings, body: TrainedBody, origin: Origin) -> CopyR
     Raises a 400 `ProblemError` for an unknown source alias."""
     source, targets = resolve_aliases(settings, body.source, None)
     return CopyRequest(
-        kind=ItemKind(body.kind), source_id=body.id, source=source, targets=targets, origin=origin
+        kind=ItemKind(body.kind), source_id=body.id, source_alias=source, targets=targets, origin=origin
     )
 
 
-async def model_trained_webhook(req: func.HttpRequest, service: CopyService) -> func.HttpResponse:
+async def model_trained_webhook(req: func.HttpRequest, ctx: AppContext) -> func.HttpResponse:
     """``POST /api/webhooks/model-trained``: check the signature, then copy to every target."""
     raw = req.get_body() or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise ProblemError(
-            413, "Payload too large", f"The body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}."
-        )
-    verify_signature(service.settings.webhook_secret, raw, req.headers.get(SIGNATURE_HEADER))
+    check_body_size(raw)
+    verify_signature(ctx.settings.webhook_secret, raw, req.headers.get(SIGNATURE_HEADER))
     body = validate_body(read_json_body(req), TrainedBody)
-    assert isinstance(body, TrainedBody)
-    request = copy_request(service.settings, body, Origin.WEBHOOK)
+    request = copy_request(ctx.settings, body, Origin.WEBHOOK)
     try:
-        outcomes = await service.submit(request)
+        outcomes = await ctx.service.submit(request)
     except DocIntelError as exc:
         raise service_problem(exc) from None
     _log_outcomes("webhook", None, request, outcomes)
-    return copies_response(req, service.settings, outcomes)
+    return copies_response(req, ctx.settings, outcomes)
 
 
 # --- the Event Grid trigger -----------------------------------------------------------------------
@@ -167,7 +165,7 @@ class EventEnvelope:
     id: str
     type: str
     source: str
-    data: Any
+    data: object
 
 
 def envelope(event: func.EventGridEvent | func.CloudEvent) -> EventEnvelope:
@@ -182,14 +180,14 @@ def envelope(event: func.EventGridEvent | func.CloudEvent) -> EventEnvelope:
     return EventEnvelope(event.id or "", event.event_type or "", event.topic or "", event.get_json())
 
 
-def _from_base64(value: Any) -> Any:
+def _from_base64(value: object) -> bytes:
     try:
         return base64.b64decode(str(value), validate=True)
     except (binascii.Error, ValueError):
         raise MalformedEvent("data_base64 is not valid base64") from None
 
 
-def parse_data(data: Any) -> TrainedBody:
+def parse_data(data: object) -> TrainedBody:
     """The event's ``data`` as a model-trained body. Accepts a JSON object, or JSON text/bytes."""
     if isinstance(data, bytes | bytearray):
         try:
@@ -205,13 +203,10 @@ def parse_data(data: Any) -> TrainedBody:
         body = validate_body(data, TrainedBody)
     except ProblemError as exc:
         raise MalformedEvent(exc.detail) from None
-    assert isinstance(body, TrainedBody)
     return body
 
 
-async def handle_trained_event(
-    event: func.EventGridEvent | func.CloudEvent, service: CopyService
-) -> EventResult:
+async def handle_trained_event(event: func.EventGridEvent | func.CloudEvent, ctx: AppContext) -> EventResult:
     """The Event Grid trigger: copy the trained item to every target. Returns normally for events
     that cannot succeed (logged with the reason); raises only for transient failures."""
     try:
@@ -230,7 +225,7 @@ async def handle_trained_event(
         return EventResult("ignored", f"event type {env.type!r} is not {MODEL_TRAINED}")
     try:
         body = parse_data(env.data)
-        request = copy_request(service.settings, body, Origin.EVENT)
+        request = copy_request(ctx.settings, body, Origin.EVENT)
     except MalformedEvent as exc:
         log.warning("event %s (%s from %r) dropped, malformed data: %s", env.id, env.type, env.source, exc)
         return EventResult("malformed", str(exc))
@@ -238,34 +233,37 @@ async def handle_trained_event(
         log.warning("event %s (%s from %r) dropped: %s", env.id, env.type, env.source, exc.detail)
         return EventResult("malformed", exc.detail)
     try:
-        outcomes = await service.submit(request)
+        outcomes = await ctx.service.submit(request)
     except ItemNotFound as exc:
         log.warning(
             "event %s dropped: %s %s not found at %s: %s",
             env.id,
             body.kind,
             body.id,
-            request.source,
+            request.source_alias,
             exc.message,
         )
         return EventResult("not-found", exc.message)
-    except (Throttled, ServiceUnavailable) as exc:
-        log.warning(
-            "event %s: source %s unavailable (%s); Event Grid will retry", env.id, request.source, exc.message
-        )
-        raise TransientEventError(f"source '{request.source}' unavailable: {exc.message}") from None
     except DocIntelError as exc:
+        if exc.disposition is Disposition.TRANSIENT:
+            log.warning(
+                "event %s: source %s unavailable (%s); Event Grid will retry",
+                env.id,
+                request.source_alias,
+                exc.message,
+            )
+            raise TransientEventError(f"source '{request.source_alias}' unavailable: {exc.message}") from None
         log.error(
             "event %s dropped: reading %s %s at %s failed: %s",
             env.id,
             body.kind,
             body.id,
-            request.source,
+            request.source_alias,
             exc.message,
         )
         return EventResult("rejected", exc.message)
     _log_outcomes("event", env.id, request, outcomes)
-    transient = [o for o in outcomes if isinstance(o.error, Throttled | ServiceUnavailable)]
+    transient = [o for o in outcomes if o.error is not None and o.error.disposition is Disposition.TRANSIENT]
     if transient:
         # Targets that did get a job answer "reserved" on the retry, so no copy happens twice.
         names = ", ".join(o.target for o in transient)
@@ -293,7 +291,7 @@ def _log_outcomes(
             f" {event_id}" if event_id else "",
             request.kind.value,
             request.source_id,
-            request.source,
+            request.source_alias,
             o.target,
             what,
         )

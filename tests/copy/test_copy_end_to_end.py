@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from shared.copy_service import CopyRequest
+from shared.copy.jobs import JobStatus
+from shared.copy.provenance import read_provenance
+from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
-from shared.jobs import JobStatus
-from shared.provenance import read_provenance
+from tests.copy.test_completion import validate_copy_event
 from tests.stack import target_item, unique
-from tests.test_events import validate_copy_event
 
 
 async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulators):
@@ -18,7 +18,10 @@ async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulat
 
     outcomes = await stack.service.submit(
         CopyRequest(
-            kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2", "northeurope"]
+            kind=ItemKind.MODEL,
+            source_id=model_id,
+            source_alias="primary",
+            targets=["westus2", "northeurope"],
         )
     )
     job_ids = [o.job.job_id for o in outcomes]
@@ -42,7 +45,9 @@ async def test_a_classifier_is_copied_too(stack, emulators):
     emulators["primary"].seed({"classifiers": [{"classifierId": classifier_id}]})
 
     outcomes = await stack.service.submit(
-        CopyRequest(kind=ItemKind.CLASSIFIER, source_id=classifier_id, source="primary", targets=["westus2"])
+        CopyRequest(
+            kind=ItemKind.CLASSIFIER, source_id=classifier_id, source_alias="primary", targets=["westus2"]
+        )
     )
     [job] = await stack.run_to_end([outcomes[0].job.job_id])
 

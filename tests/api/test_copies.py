@@ -8,7 +8,7 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared.jobs import JobStatus
+from shared.copy.jobs import JobStatus
 from tests.conftest import KEYS
 from tests.stack import assert_problem, body_of, unique
 
@@ -106,7 +106,7 @@ async def test_bad_requests_get_a_problem_and_change_nothing(stack, raw, status,
     response = await function_app.start_copies(request("POST", "copies", raw=raw))
     problem = assert_problem(response, status)
     assert needle in json.dumps(problem)
-    assert await stack.service.list_jobs(None, 10) == []
+    assert await stack.service.jobs.list(limit=10) == []
 
 
 async def test_an_unknown_source_item_is_404(stack):

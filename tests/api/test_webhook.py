@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 import function_app
-from shared.jobs import JobStatus, Origin
-from shared.webhooks import SIGNATURE_HEADER, sign
+from shared.api.webhooks import SIGNATURE_HEADER, sign
+from shared.copy.jobs import JobStatus, Origin
+from tests.api.webhook_helpers import assert_problem, body_of, unique, webhook_request
 from tests.stack import PipelineStack, stack_settings, start_stack, target_item
-from tests.webhooks.helpers import assert_problem, body_of, unique, webhook_request
 
 SECRET = "whsec-3c1e0d9a7b"
 
@@ -69,18 +69,18 @@ async def test_the_signature_header_is_case_insensitive_and_hex_in_either_case(s
 
 
 @pytest.mark.parametrize(
-    ("headers", "title"),
+    ("headers", "code"),
     [
-        ({}, "Signature required"),
-        ({SIGNATURE_HEADER: ""}, "Signature required"),
-        ({SIGNATURE_HEADER: sign("another-secret", b"x")}, "Invalid signature"),
-        ({SIGNATURE_HEADER: "sha1=" + "0" * 40}, "Invalid signature"),
-        ({SIGNATURE_HEADER: "sha256=ünïcode"}, "Invalid signature"),
-        ({SIGNATURE_HEADER: "sha256=" + "0" * 64}, "Invalid signature"),
+        ({}, "signature-required"),
+        ({SIGNATURE_HEADER: ""}, "signature-required"),
+        ({SIGNATURE_HEADER: sign("another-secret", b"x")}, "invalid-signature"),
+        ({SIGNATURE_HEADER: "sha1=" + "0" * 40}, "invalid-signature"),
+        ({SIGNATURE_HEADER: "sha256=ünïcode"}, "invalid-signature"),
+        ({SIGNATURE_HEADER: "sha256=" + "0" * 64}, "invalid-signature"),
     ],
 )
 async def test_a_missing_or_wrong_signature_is_401_and_creates_nothing(
-    signed_stack, emulators, headers, title
+    signed_stack, emulators, headers, code
 ):
     model_id = unique("unsigned")
     emulators["primary"].seed({"models": [{"modelId": model_id}]})
@@ -88,9 +88,9 @@ async def test_a_missing_or_wrong_signature_is_401_and_creates_nothing(
 
     problem = assert_problem(await post(raw=raw, headers=headers), 401)
 
-    assert problem["title"] == title
+    assert problem["code"] == code
     assert SECRET not in json.dumps(problem)
-    assert await signed_stack.service.list_jobs(None, 10) == []
+    assert await signed_stack.service.jobs.list(limit=10) == []
 
 
 async def test_a_signature_of_other_bytes_is_401_even_for_the_same_json(signed_stack, emulators):
@@ -108,7 +108,7 @@ async def test_a_signature_of_other_bytes_is_401_even_for_the_same_json(signed_s
 async def test_the_signature_is_checked_before_the_body_is_read(signed_stack):
     """An unsigned caller learns nothing about the body's validity."""
     problem = assert_problem(await post(raw=b"{not json"), 401)
-    assert problem["title"] == "Signature required"
+    assert problem["code"] == "signature-required"
 
 
 async def test_without_a_secret_no_signature_is_needed(stack, emulators):
@@ -146,7 +146,7 @@ async def test_bad_bodies_get_a_problem_and_change_nothing(signed_stack, body, s
     problem = assert_problem(await post(raw=raw, headers=headers), status)
 
     assert needle in json.dumps(problem)
-    assert await signed_stack.service.list_jobs(None, 10) == []
+    assert await signed_stack.service.jobs.list(limit=10) == []
 
 
 async def test_invalid_json_is_400(signed_stack):
@@ -156,7 +156,7 @@ async def test_invalid_json_is_400(signed_stack):
 
 async def test_an_item_the_source_does_not_have_is_404(stack):
     assert_problem(await post({"kind": "model", "id": unique("never-trained")}), 404)
-    assert await stack.service.list_jobs(None, 10) == []
+    assert await stack.service.jobs.list(limit=10) == []
 
 
 async def test_an_explicit_source_alias_is_honored(stack, emulators):
@@ -188,7 +188,7 @@ async def test_a_repeated_notification_is_up_to_date_and_copies_nothing(stack, e
         {"target": "westus2", "status": "upToDate", "jobId": None},
         {"target": "northeurope", "status": "upToDate", "jobId": None},
     ]
-    assert len(await stack.service.list_jobs(None, 10)) == 2
+    assert len(await stack.service.jobs.list(limit=10)) == 2
     await stack.settle(1)
     assert len(stack.events.events) == published
 
@@ -204,7 +204,7 @@ async def test_a_notification_repeated_while_the_copy_runs_starts_no_second_copy
 
     assert again.status_code == 409, again.get_body()
     assert all(j["jobId"] is None for j in body_of(again)["jobs"])
-    assert len(await stack.service.list_jobs(None, 10)) == 2
+    assert len(await stack.service.jobs.list(limit=10)) == 2
     await stack.run_to_end([j["jobId"] for j in body_of(first)["jobs"]])
 
 
@@ -233,4 +233,4 @@ async def test_a_repeated_classifier_notification_is_up_to_date(stack, emulators
 
     assert again.status_code == 200
     assert [j["status"] for j in body_of(again)["jobs"]] == ["upToDate", "upToDate"]
-    assert len(await stack.service.list_jobs(None, 10)) == 2
+    assert len(await stack.service.jobs.list(limit=10)) == 2

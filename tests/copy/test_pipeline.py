@@ -6,10 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared import pipeline as p
+from shared.copy import pipeline as p
+from shared.copy.jobs import Job, JobStatus
 from shared.docintel import (
+    AuthorizationAlreadyUsed,
     AuthorizationClaimsInvalid,
     AuthorizationExpired,
+    CopyOutcomeUnknown,
+    DocIntelError,
     DowngradeRequired,
     InvalidTargetResource,
     ItemInfo,
@@ -19,8 +23,8 @@ from shared.docintel import (
     OperationStatus,
     QuotaExceeded,
     ServiceError,
+    Throttled,
 )
-from shared.jobs import Job, JobStatus
 from shared.settings import PollPolicy
 from tests.factories import copy_authorization
 
@@ -115,11 +119,28 @@ class TestPoll:
         assert isinstance(p.on_poll(late, 3, "m", NOW), p.VerifyTarget)
 
 
+def start_error(failed_job: Job, error: DocIntelError) -> p.Action:
+    return p.on_start_error(failed_job, error, "starting the copy at 'primary'", POLICY)
+
+
 class TestStartErrors:
+    def test_a_transient_failure_is_retried_later_with_the_reason(self):
+        action = start_error(job(), Throttled("slow down", code="429", retry_after=7))
+        assert isinstance(action, p.RetryLater) and action.delay >= 7
+        assert "starting the copy at 'primary'" in action.reason and "slow down" in action.reason
+
+    def test_a_copy_whose_outcome_is_unknown_is_started_again(self):
+        action = start_error(job(), CopyOutcomeUnknown("no answer"))
+        assert isinstance(action, p.RetryLater)
+
+    def test_an_authorization_already_used_lets_the_target_decide(self):
+        action = start_error(job(), AuthorizationAlreadyUsed("metadata", code="2024"))
+        assert action == p.VerifyTarget("the authorization was already used", authorization_used=True)
+
     def test_an_expired_authorization_is_renewed_then_given_up(self):
         error = AuthorizationExpired("expired", code="1002")
-        assert isinstance(p.on_start_error(job(), error), p.Reauthorize)
-        finish = p.on_start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
+        assert isinstance(start_error(job(), error), p.Reauthorize)
+        finish = start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
         assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
 
     @pytest.mark.parametrize(
@@ -130,22 +151,22 @@ class TestStartErrors:
         ],
     )
     def test_permanent_errors_fail_the_job_with_the_reason(self, error):
-        finish = p.on_start_error(job(), error)
+        finish = start_error(job(), error)
         assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
         assert error.message in finish.error_message
 
     def test_an_authorization_the_target_no_longer_knows_is_renewed_then_given_up(self):
         error = AuthorizationClaimsInvalid("missing or invalid authorization claims", code="1002")
-        assert isinstance(p.on_start_error(job(), error), p.Reauthorize)
-        finish = p.on_start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
+        assert isinstance(start_error(job(), error), p.Reauthorize)
+        finish = start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
         assert isinstance(finish, p.Finish) and "modified" in finish.error_message
 
     def test_a_missing_source_item_says_which(self):
-        finish = p.on_start_error(job(), ItemNotFound("nope", code="NotFound"))
+        finish = start_error(job(), ItemNotFound("nope", code="NotFound"))
         assert "invoice" in finish.error_message and "primary" in finish.error_message
 
     def test_a_downgrade_names_the_setting_that_allows_it(self):
-        finish = p.on_start_error(job(), DowngradeRequired("cmk", code="DataProtectionTransformServiceError"))
+        finish = start_error(job(), DowngradeRequired("cmk", code="DataProtectionTransformServiceError"))
         assert "DR_RESOURCES__WESTUS2__ALLOW_DEGRADE=true" in finish.error_message
 
 
@@ -168,7 +189,7 @@ class TestOperation:
             ),
         )
         assert p.on_operation(polling_job(), failed, NOW, POLICY, None) == p.VerifyTarget(
-            "the authorization was already used"
+            "the authorization was already used", authorization_used=True
         )
 
     def test_a_downgrade_failure_names_the_setting(self):
@@ -194,24 +215,26 @@ class TestOperation:
 
 class TestTarget:
     def test_a_ready_target_item_means_success(self):
-        assert p.on_target(polling_job(), item(), "the operation succeeded", NOW) == p.Finish(
+        assert p.on_target(polling_job(), item(), p.VerifyTarget("the operation succeeded"), NOW) == p.Finish(
             JobStatus.SUCCEEDED
         )
 
     def test_an_item_still_creating_is_polled_again(self):
-        assert isinstance(p.on_target(polling_job(), item(ready=False), "x", NOW), p.SchedulePoll)
+        assert isinstance(
+            p.on_target(polling_job(), item(ready=False), p.VerifyTarget("x"), NOW), p.SchedulePoll
+        )
 
     def test_a_missing_item_after_a_reused_authorization_authorizes_again(self):
-        action = p.on_target(polling_job(), None, "the authorization was already used", NOW)
+        action = p.on_target(polling_job(), None, p.VerifyTarget("reused", authorization_used=True), NOW)
         assert isinstance(action, p.Reauthorize)
 
     def test_a_missing_item_after_reported_success_fails(self):
-        action = p.on_target(polling_job(), None, "the operation succeeded", NOW)
+        action = p.on_target(polling_job(), None, p.VerifyTarget("the operation succeeded"), NOW)
         assert isinstance(action, p.Finish) and action.error_code == "TargetMissing"
 
     def test_a_missing_item_at_the_deadline_fails_with_the_deadline(self):
         late = polling_job(deadline_at=NOW)
-        action = p.on_target(late, None, "deadline", NOW)
+        action = p.on_target(late, None, p.VerifyTarget("deadline"), NOW)
         assert isinstance(action, p.Finish) and action.error_code == "DeadlineExceeded"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.messages import (
+from shared.copy.messages import (
     CopyRequestMessage,
     MalformedMessage,
     PollMessage,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.copy_service import CopyRequest
+from shared.copy.jobs import JobStatus
+from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
-from shared.jobs import JobStatus
 from tests.stack import PipelineStack, stack_settings, start_stack, target_item, unique
 
 
@@ -20,7 +20,7 @@ async def submit_model(
     model_id = unique("m")
     emulators["primary"].seed({"models": [{"modelId": model_id, **seed}]})
     outcomes = await stack.service.submit(
-        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=list(targets))
+        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source_alias="primary", targets=list(targets))
     )
     assert all(o.job is not None for o in outcomes), outcomes
     return model_id, [o.job.job_id for o in outcomes]
@@ -275,7 +275,7 @@ async def test_a_copy_that_failed_while_the_target_was_down_is_retried_with_its_
         assert target_item(emulators["westus2"], "models", model_id) is None
 
         [again] = await stack.service.submit(
-            CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2"])
+            CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source_alias="primary", targets=["westus2"])
         )
         assert again.job is not None, again.error
         [job] = await stack.run_to_end([again.job.job_id])

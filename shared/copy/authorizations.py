@@ -14,44 +14,49 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared.docintel import CopyAuthorization
+from shared.docintel import CopyAuthorization, ItemKind
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
-log = logging.getLogger("docintel_dr.authorizations")
 PARTITION = "authorization"
 
 
+@dataclass(frozen=True)
+class PendingAuthorization:
+    authorization: CopyAuthorization
+    #: The job that took it (None: taken outside a job).
+    job_id: str | None
+    #: `content_fingerprint` of what the target stamps on the copy.
+    content: str
+
+
 class PendingAuthorizations:
-    def __init__(self, table: TableClient | None) -> None:
+    """Pending authorizations in the state table (the client is passed in, its owner closes it)."""
+
+    def __init__(self, table: TableClient) -> None:
         self._table = table
-        self._memory: dict[str, tuple[str, str | None, str]] = {}  # without a table (tests, the CLI)
 
     @staticmethod
-    def _key(target: str, kind: str, target_id: str) -> str:
-        return f"{target}.{kind}.{target_id}"
+    def _key(target_alias: str, kind: ItemKind, target_id: str) -> str:
+        return f"{target_alias}.{kind.value}.{target_id}"
 
     async def put(
-        self, target: str, authorization: CopyAuthorization, job_id: str | None, content: str = ""
+        self, target_alias: str, authorization: CopyAuthorization, job_id: str | None, content: str
     ) -> None:
         """Keep `authorization`, taken by `job_id`. `content` fingerprints what the target will stamp on
         the copy (description and tags given at authorization): only a request for the same content
         may reuse it."""
-        key = self._key(target, authorization.kind.value, authorization.target_id)
-        if self._table is None:
-            self._memory[key] = (authorization.to_secret_json(), job_id, content)
-            return
         from azure.data.tables import UpdateMode
 
         await self._table.upsert_entity(
             {
                 "PartitionKey": PARTITION,
-                "RowKey": key,
+                "RowKey": self._key(target_alias, authorization.kind, authorization.target_id),
                 "authorization": authorization.to_secret_json(),
                 "expiresAt": authorization.expires_at,
                 "jobId": job_id or "",
@@ -61,43 +66,26 @@ class PendingAuthorizations:
         )
 
     async def get(
-        self, target: str, kind: str, target_id: str, now: datetime
-    ) -> tuple[CopyAuthorization, str | None, str] | None:
-        """The pending authorization of this item at this target, the job that took it and its content
-        fingerprint, if it is still valid at `now`."""
-        key = self._key(target, kind, target_id)
-        if self._table is None:
-            found = self._memory.get(key)
-            if found is None:
-                return None
-            raw, job_id, content = found
-        else:
-            from azure.core.exceptions import ResourceNotFoundError
-
-            try:
-                entity = await self._table.get_entity(PARTITION, key)
-            except ResourceNotFoundError:
-                return None
-            raw, job_id, content = (
-                entity["authorization"],
-                entity.get("jobId") or None,
-                entity.get("content", ""),
-            )
-        authorization = CopyAuthorization.from_secret_json(raw)
-        if authorization.expires_at <= now:
-            await self.discard(target, kind, target_id)
-            return None
-        return authorization, job_id, content
-
-    async def discard(self, target: str, kind: str, target_id: str) -> None:
-        key = self._key(target, kind, target_id)
-        if self._table is None:
-            self._memory.pop(key, None)
-            return
+        self, target_alias: str, kind: ItemKind, target_id: str, now: datetime
+    ) -> PendingAuthorization | None:
+        """The pending authorization of this item at this target, if it is still valid at `now`."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            await self._table.delete_entity(PARTITION, key)
+            entity = await self._table.get_entity(PARTITION, self._key(target_alias, kind, target_id))
+        except ResourceNotFoundError:
+            return None
+        authorization = CopyAuthorization.from_secret_json(entity["authorization"])
+        if authorization.expires_at <= now:
+            await self.discard(target_alias, kind, target_id)
+            return None
+        return PendingAuthorization(authorization, entity.get("jobId") or None, entity.get("content", ""))
+
+    async def discard(self, target_alias: str, kind: ItemKind, target_id: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.delete_entity(PARTITION, self._key(target_alias, kind, target_id))
         except ResourceNotFoundError:
             pass
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.copy_service import CopyRequest
+from shared.copy.jobs import JobStatus
+from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
-from shared.jobs import JobStatus
 from tests.stack import PipelineStack, stack_settings, start_stack, target_item
 
 
@@ -32,7 +32,7 @@ async def test_a_v21_model_is_copied_under_the_guid_the_target_mints(v21_stack, 
     emulators["primary"].seed({"models": [{"modelId": model_id, "apiVersion": "2.1", "modelName": "legacy"}]})
 
     [outcome] = await v21_stack.service.submit(
-        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2"])
+        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source_alias="primary", targets=["westus2"])
     )
     [job] = await v21_stack.run_to_end([outcome.job.job_id])
 
@@ -49,7 +49,10 @@ async def test_a_model_is_copied_over_the_formrecognizer_dialect(azurite, emulat
         emulators["primary"].seed({"models": [{"modelId": model_id}]})
         outcomes = await stack.service.submit(
             CopyRequest(
-                kind=ItemKind.MODEL, source_id=model_id, source="primary", targets=["westus2", "northeurope"]
+                kind=ItemKind.MODEL,
+                source_id=model_id,
+                source_alias="primary",
+                targets=["westus2", "northeurope"],
             )
         )
         jobs = await stack.run_to_end([o.job.job_id for o in outcomes])

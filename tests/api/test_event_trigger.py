@@ -16,10 +16,10 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared.jobs import JobStatus, Origin
-from shared.webhooks import MODEL_TRAINED, TransientEventError
+from shared.api.webhooks import MODEL_TRAINED, TransientEventError
+from shared.copy.jobs import JobStatus, Origin
+from tests.api.webhook_helpers import as_worker_gives, cloud_event, grid_event, unique
 from tests.stack import PipelineStack, stack_settings, start_stack, target_item
-from tests.webhooks.helpers import as_worker_gives, cloud_event, grid_event, unique
 
 SCHEMAS = {"cloudevents": cloud_event, "eventgrid": grid_event}
 
@@ -37,7 +37,7 @@ async def deliver(event: dict) -> None:
 
 
 async def jobs_of(stack: PipelineStack) -> list:
-    return await stack.service.list_jobs(None, 50)
+    return await stack.service.jobs.list(limit=50)
 
 
 @pytest.mark.parametrize("schema", SCHEMAS)

@@ -3,22 +3,25 @@
 One job = one item (model or classifier) x one target. The row is the single source of truth for
 the job's state; every update is guarded by the row's ETag, so two handlers that race on the same
 job cannot both win. A row holds no secret: the copy authorization's access token is kept apart
-(`shared.authorizations`); `Job.public_view()` is what the API returns and events carry.
+(`shared.copy.authorizations`); `Job.public_view()` is what the API returns and events carry.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.docintel import ItemKind
+from shared.timefmt import iso
+
 if TYPE_CHECKING:
+    from azure.data.tables import TableEntity
     from azure.data.tables.aio import TableClient
 
 PARTITION = "job"
@@ -58,7 +61,7 @@ class Job(BaseModel):
     model_config = ConfigDict(validate_assignment=False)
 
     job_id: str
-    kind: str
+    kind: ItemKind
     source_alias: str
     source_id: str
     target_alias: str
@@ -98,17 +101,17 @@ class Job(BaseModel):
         """The job as the API shows it: no authorization, no operation URL internals."""
         return {
             "jobId": self.job_id,
-            "kind": self.kind,
+            "kind": self.kind.value,
             "status": self.status.value,
             "source": {"alias": self.source_alias, "id": self.source_id},
             "target": {"alias": self.target_alias, "id": self.target_id},
             "origin": self.origin.value,
             "polls": self.polls,
             "percentCompleted": self.percent_completed,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
-            "startedAt": _iso(self.started_at),
-            "finishedAt": _iso(self.finished_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+            "startedAt": iso(self.started_at),
+            "finishedAt": iso(self.finished_at),
             "error": {"code": self.error_code, "message": self.error_message} if self.error_code else None,
         }
 
@@ -125,17 +128,13 @@ class Job(BaseModel):
         return entity
 
     @classmethod
-    def from_entity(cls, entity: Any) -> Job:
+    def from_entity(cls, entity: TableEntity) -> Job:
         data = {k: v for k, v in dict(entity).items() if k not in ("PartitionKey", "RowKey", "Timestamp")}
         if isinstance(data.get("tags"), str):
             data["tags"] = json.loads(data["tags"])
         job = cls.model_validate({**data, "job_id": entity["RowKey"]})
-        job.etag = getattr(entity, "metadata", {}).get("etag")
+        job.etag = entity.metadata.get("etag")
         return job
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 class JobConflict(Exception):
@@ -147,17 +146,6 @@ class JobStore:
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
-
-    async def aclose(self) -> None:
-        await self._table.close()
-
-    async def ensure_table(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            await self._table.create_table()
-        except ResourceExistsError:
-            pass
 
     async def create(self, job: Job) -> Job:
         from azure.core.exceptions import ResourceExistsError
@@ -224,7 +212,3 @@ class JobStore:
     async def iter_all(self) -> AsyncIterator[Job]:
         async for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
             yield Job.from_entity(entity)
-
-
-def utcnow() -> datetime:
-    return datetime.fromtimestamp(time.time(), UTC)

@@ -9,10 +9,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shared.events import COPY_FAILED, COPY_SUCCEEDED, copy_completed_event
-from shared.jobs import Job, JobStatus
+from shared.copy.completion import copy_completed_event
+from shared.copy.jobs import Job, JobStatus
+from shared.events import COPY_FAILED, COPY_SUCCEEDED, structured
 
-SCHEMA = json.loads((Path(__file__).parent.parent / "docs/events/copy-completed.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs/events/copy-completed.schema.json").read_text())
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 ENDPOINTS = {
     "primary": "https://src.cognitiveservices.azure.com",
@@ -46,8 +47,13 @@ def finished_job(status: JobStatus, **fields) -> Job:
     )
 
 
+def completion_event(job: Job) -> dict:
+    """The event as subscribers receive it (CloudEvents structured JSON)."""
+    return structured(copy_completed_event(job, ENDPOINTS))
+
+
 def test_a_success_event_has_a_stable_id_and_valid_data():
-    event = copy_completed_event(finished_job(JobStatus.SUCCEEDED), ENDPOINTS)
+    event = completion_event(finished_job(JobStatus.SUCCEEDED))
     validate_copy_event(event)
     assert event["id"] == "copy-0123456789abcdef"
     assert event["type"] == COPY_SUCCEEDED
@@ -57,16 +63,14 @@ def test_a_success_event_has_a_stable_id_and_valid_data():
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELED])
 def test_failure_and_cancel_events_carry_the_reason(status):
-    event = copy_completed_event(
-        finished_job(status, error_code="QuotaExceeded", error_message="full"), ENDPOINTS
-    )
+    event = completion_event(finished_job(status, error_code="QuotaExceeded", error_message="full"))
     validate_copy_event(event)
     assert event["type"] == COPY_FAILED
     assert event["data"]["error"] == {"code": "QuotaExceeded", "message": "full"}
 
 
 def test_the_schema_rejects_a_success_with_an_error():
-    event = copy_completed_event(finished_job(JobStatus.SUCCEEDED), ENDPOINTS)
+    event = completion_event(finished_job(JobStatus.SUCCEEDED))
     event["data"]["error"] = {"code": "x", "message": "y"}
     with pytest.raises(jsonschema.ValidationError):
         validate_copy_event(event)

@@ -15,12 +15,11 @@ from pydantic import ValidationError
 
 import function_app
 from shared import events as ev
-from shared.sync.api import records_for
-from shared.sync.runner import PipelineExecutor, run_sync
-from shared.webhooks import MODEL_TRAINED, TrainedBody
-from tests.stack import PipelineStack, stack_settings, start_stack
-from tests.sync.conftest import fresh, start_sync_stack, sync_settings  # noqa: F401 (fixture)
-from tests.webhooks.helpers import as_worker_gives, body_of, unique, webhook_request
+from shared.api.webhooks import MODEL_TRAINED, TrainedBody
+from shared.sync.executors import PipelineExecutor
+from shared.sync.run import run_sync
+from tests.api.webhook_helpers import as_worker_gives, body_of, unique, webhook_request
+from tests.stack import PipelineStack, stack_settings, start_stack, start_sync_stack, sync_settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 EMITTED = {
@@ -129,7 +128,7 @@ async def test_the_example_model_trained_events_are_accepted_by_the_trigger(stac
     for name in ("model-trained.cloudevent.json", "model-trained.eventgrid.json"):
         event = json.loads((DOCS / "examples" / name).read_text(encoding="utf-8"))
         await function_app.model_trained_event(as_worker_gives(event))
-    jobs = await stack.service.list_jobs(None, 10)
+    jobs = await stack.service.jobs.list(limit=10)
     # The second event is a repeat while the first copies run: the targets' ids are reserved.
     assert sorted(j.target_alias for j in jobs) == ["northeurope", "westus2"]
     await stack.run_to_end([j.job_id for j in jobs])
@@ -160,7 +159,7 @@ async def test_copy_events_of_a_real_run_match_the_schema(stack, emulators):
         assert event["id"] == f"copy-{event['data']['jobId']}"
 
 
-async def test_sync_and_drift_events_of_real_runs_match_the_schemas(azurite, fresh):  # noqa: F811
+async def test_sync_and_drift_events_of_real_runs_match_the_schemas(azurite, fresh):
     """Three runs: targets missing items (completed + drift), a target down (unreachable in both),
     the source down (a failed run)."""
     stack = await start_sync_stack(sync_settings(azurite, fresh))
@@ -178,13 +177,13 @@ async def test_sync_and_drift_events_of_real_runs_match_the_schemas(azurite, fre
                 context.settings,
                 context.clients,
                 PipelineExecutor(context.service, context.settings.primary),
-                records_for(context),
+                context.service.records,
                 events=stack.events,
                 **options,
             )
 
         first = await sync(trigger="timer")
-        await stack.run_to_end([j.job_id for j in first.jobs if j.job_id], timeout=60)
+        await stack.run_to_end([j.job_id for j in first.copies if j.job_id], timeout=60)
         fresh["northeurope"].outage(True)
         try:
             await sync(trigger="http")

@@ -1,5 +1,5 @@
 """The I/O shell of the copy pipeline: reads job rows, calls the service, sends messages, publishes
-events. What to do at each step is decided by the pure functions in `shared.pipeline`.
+events. What to do at each step is decided by the pure functions in `shared.copy.pipeline`.
 
 Every method here is safe to run twice for the same message (at-least-once delivery) and to die at
 any point: the job row (ETag-guarded) says what is done, and the generation in each message makes
@@ -13,34 +13,30 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from shared import pipeline as p
-from shared.authorizations import PendingAuthorizations, content_fingerprint
+from shared.copy import pipeline as p
+from shared.copy.authorizations import PendingAuthorizations, content_fingerprint
+from shared.copy.completion import copy_completed_event
+from shared.copy.durations import CopyDurations
+from shared.copy.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id
+from shared.copy.messages import CopyRequestMessage, MalformedMessage, PollMessage, job_id_hint, parse_message
+from shared.copy.provenance import is_copy_of, provenance_tags, stamp
+from shared.copy.records import CopyRecords
 from shared.docintel import (
     Conflict,
     CopyAuthorization,
-    CopyOutcomeUnknown,
     DocIntelClient,
     DocIntelError,
     ItemInfo,
     ItemKind,
     ItemNotFound,
-    ServiceUnavailable,
-    Throttled,
 )
-from shared.events import EventPublisher, copy_completed_event
-from shared.history import CopyDurations
-from shared.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id, utcnow
-from shared.messages import CopyRequestMessage, MalformedMessage, PollMessage, job_id_hint, parse_message
-from shared.provenance import is_copy_of, provenance_tags, stamp
+from shared.events import EventPublisher
 from shared.settings import Settings
 from shared.storage import QueueSender
-from shared.sync.state import CopyRecords
+from shared.timefmt import utcnow
 
 log = logging.getLogger("docintel_dr.pipeline")
-
-TRANSIENT = (Throttled, ServiceUnavailable, CopyOutcomeUnknown)
 
 
 @dataclass
@@ -49,7 +45,7 @@ class CopyRequest:
 
     kind: ItemKind
     source_id: str
-    source: str
+    source_alias: str
     targets: list[str]
     target_id: str | None = None
     description: str | None = None
@@ -79,8 +75,8 @@ class CopyService:
         polls: QueueSender,
         events: EventPublisher,
         durations: CopyDurations,
-        records: CopyRecords | None = None,
-        authorizations: PendingAuthorizations | None = None,
+        records: CopyRecords,
+        authorizations: PendingAuthorizations,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -91,8 +87,8 @@ class CopyService:
         self.events = events
         self.durations = durations
         # Where succeeded copies are remembered (classifiers and v2.1 models carry no provenance tags).
-        self.records = records or CopyRecords(None)
-        self.authorizations = authorizations or PendingAuthorizations(None)
+        self.records = records
+        self.authorizations = authorizations
         self.clock = clock
         self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
 
@@ -101,7 +97,7 @@ class CopyService:
     async def submit(self, request: CopyRequest) -> list[TargetOutcome]:
         """Authorize at every target, write the jobs, enqueue them. Raises `ItemNotFound` if the
         source item does not exist (nothing is written then)."""
-        source_item = request.source_item or await self.clients[request.source].get_item(
+        source_item = request.source_item or await self.clients[request.source_alias].get_item(
             request.kind, request.source_id
         )
         # The copy looks like its source: same description and tags (the caller may add tags),
@@ -109,7 +105,9 @@ class CopyService:
         tags = {
             **source_item.tags,
             **request.tags,
-            **provenance_tags(self.endpoints[request.source], request.source_id, source_item.created_at),
+            **provenance_tags(
+                self.endpoints[request.source_alias], request.source_id, source_item.created_at
+            ),
         }
         description = request.description if request.description is not None else source_item.description
         return list(
@@ -156,8 +154,8 @@ class CopyService:
         await self.authorizations.put(target, authorization, job_id, content_fingerprint(description, tags))
         job = Job(
             job_id=job_id,
-            kind=request.kind.value,
-            source_alias=request.source,
+            kind=request.kind,
+            source_alias=request.source_alias,
             source_id=request.source_id,
             target_alias=target,
             target_id=authorization.target_id,
@@ -182,28 +180,34 @@ class CopyService:
     ) -> CopyAuthorization | None:
         """A pending authorization of this item, for the same content, that no running job holds: the
         one a failed copy left (the target still reserves the id for it)."""
-        pending = await self.authorizations.get(target, kind.value, target_id, self.clock())
+        pending = await self.authorizations.get(target, kind, target_id, self.clock())
         if pending is None:
             return None
-        authorization, holder_id, pending_content = pending
-        if pending_content != content:
+        if pending.content != content:
             return None  # it would stamp another build's description or provenance on the copy
-        holder = await self.jobs.get(holder_id) if holder_id else None
+        holder = await self.jobs.get(pending.job_id) if pending.job_id else None
         if holder is not None and not holder.status.is_terminal:
             return None  # that job's copy is still going: do not start a second one
-        if authorization.expires_within(self.settings.authorization_margin.total_seconds(), self.clock()):
+        if pending.authorization.expires_within(
+            self.settings.authorization_margin.total_seconds(), self.clock()
+        ):
             return None
-        return authorization
+        return pending.authorization
 
     async def _holds_copy_of(
         self, request: CopyRequest, target: str, existing: ItemInfo, source: ItemInfo
     ) -> bool:
         """True when the target item is a copy of this very build of the source item: by its provenance
         tags, or, for items without tags (classifiers), by the copy record of an earlier job."""
-        if is_copy_of(existing.tags, self.endpoints[request.source], request.source_id, source.created_at):
+        if is_copy_of(
+            existing.tags, self.endpoints[request.source_alias], request.source_id, source.created_at
+        ):
             return True
         record = await self.records.get(
-            source=request.source, target=target, kind=request.kind.value, source_id=request.source_id
+            source_alias=request.source_alias,
+            target_alias=target,
+            kind=request.kind,
+            source_id=request.source_id,
         )
         return (
             record is not None
@@ -270,14 +274,17 @@ class CopyService:
             return await self.jobs.get(job_id)
         return await self.jobs.get(job_id)
 
-    async def resume_stalled(self, stale_after: timedelta) -> list[str]:
-        """Give every job that made no progress for `stale_after` its next message again.
+    async def resume_stalled(self, stale_after: timedelta | None = None) -> list[str]:
+        """Give every job that made no progress for `stale_after` its next message again (by default
+        ten minutes, or three of the longest poll delays if that is longer).
 
         The safety net under the queue chain: a message can be lost outside this app's control (a
         send that failed after the row was written, a poison message that expired, an event that
         could not be published). A resumed job gets a new generation, so if its old message does
         turn up after all, it is dropped as stale.
         """
+        if stale_after is None:
+            stale_after = timedelta(seconds=max(600.0, 3 * self.settings.poll.max_delay_seconds))
         now = self.clock()
         resumed = []
         async for job in self.jobs.iter_unfinished():
@@ -315,64 +322,75 @@ class CopyService:
             log.info("%s; this message stops here", exc)
 
     async def _step(self, job: Job | None, action: p.Action, message_id: str | None) -> None:
-        while True:
-            if isinstance(action, p.Drop) or job is None:
-                log.info("job %s: %s", job.job_id if job else "?", getattr(action, "reason", "no job"))
+        """Carry out `action` and the actions that follow from it, until one waits for a message."""
+        next_action: p.Action | None = action
+        while next_action is not None:
+            if job is None or isinstance(next_action, p.Drop):
+                reason = next_action.reason if isinstance(next_action, p.Drop) else "no job"
+                log.info("job %s: %s", job.job_id if job else "?", reason)
                 return
-            now = self.clock()
-            match action:
-                case p.PublishEvent():
-                    await self._publish(job)
-                    return
-                case p.ResendNext():
-                    await self._send_next(job, delay=0)
-                    return
-                case p.StartCopy():
-                    next_action = await self._start_copy(job, message_id, now)
-                    if next_action is None:
-                        return
-                    action = next_action
-                case p.Reauthorize(reason=reason):
-                    action = await self._reauthorize(job, reason, message_id, now)
-                case p.ReadOperation():
-                    action = await self._read_operation(job, now)
-                case p.SchedulePoll(delay=delay):
-                    job.status = JobStatus.POLLING
-                    await self._advance(job, message_id, now)
-                    await self._send_next(job, delay=delay)
-                    return
-                case p.RetryLater(delay=delay, reason=reason):
-                    job.error_message = reason
-                    job.retries += 1
-                    await self._advance(job, message_id, now)
-                    await self._send_next(job, delay=delay)
-                    log.warning("job %s: %s; retrying in %.0f s", job.job_id, reason, delay)
-                    return
-                case p.VerifyTarget(reason=reason):
-                    action = await self._verify_target(job, reason, now)
-                case p.Finish(status=status, error_code=code, error_message=message):
-                    job.status = status
-                    job.error_code = code
-                    job.error_message = message
-                    job.finished_at = now
-                    await self._advance(job, message_id, now)
-                    log.info("job %s %s%s", job.job_id, status.value, f": {code}: {message}" if code else "")
-                    if status is JobStatus.SUCCEEDED and job.started_at and job.operation_finished_at:
-                        await self.durations.observe(
-                            job.kind,
-                            job.source_alias,
-                            job.target_alias,
-                            at_least=(job.last_running_at - job.started_at).total_seconds()
-                            if job.last_running_at
-                            else None,
-                            at_most=(job.operation_finished_at - job.started_at).total_seconds(),
-                        )
-                    await self.records.record_job(job)
-                    if status is JobStatus.SUCCEEDED:
-                        await self.authorizations.discard(job.target_alias, job.kind, job.target_id)
-                    action = p.PublishEvent()
-                case _:
-                    raise AssertionError(f"unhandled action {action!r}")
+            next_action = await self._carry_out(job, next_action, message_id, self.clock())
+
+    async def _carry_out(
+        self, job: Job, action: p.Action, message_id: str | None, now: datetime
+    ) -> p.Action | None:
+        """One action; the action that follows, or None when the job waits for its next message."""
+        match action:
+            case p.PublishEvent():
+                await self._publish(job)
+                return None
+            case p.ResendNext():
+                await self._send_next(job, delay=0)
+                return None
+            case p.StartCopy():
+                return await self._start_copy(job, message_id, now)
+            case p.Reauthorize(reason=reason):
+                return await self._reauthorize(job, reason, message_id, now)
+            case p.ReadOperation():
+                return await self._read_operation(job, now)
+            case p.SchedulePoll(delay=delay):
+                job.status = JobStatus.POLLING
+                await self._advance(job, message_id, now)
+                await self._send_next(job, delay=delay)
+                return None
+            case p.RetryLater(delay=delay, reason=reason):
+                job.error_message = reason
+                job.retries += 1
+                await self._advance(job, message_id, now)
+                await self._send_next(job, delay=delay)
+                log.warning("job %s: %s; retrying in %.0f s", job.job_id, reason, delay)
+                return None
+            case p.VerifyTarget():
+                return await self._verify_target(job, action, now)
+            case p.Finish():
+                await self._finish(job, action, message_id, now)
+                return p.PublishEvent()
+            case p.Drop():
+                return action
+        raise AssertionError(f"unhandled action {action!r}")
+
+    async def _finish(self, job: Job, finish: p.Finish, message_id: str | None, now: datetime) -> None:
+        job.status = finish.status
+        job.error_code = finish.error_code
+        job.error_message = finish.error_message
+        job.finished_at = now
+        await self._advance(job, message_id, now)
+        code, message = finish.error_code, finish.error_message
+        log.info("job %s %s%s", job.job_id, job.status.value, f": {code}: {message}" if code else "")
+        if job.status is not JobStatus.SUCCEEDED:
+            return
+        if job.started_at and job.operation_finished_at:
+            await self.durations.observe(
+                job.kind,
+                job.source_alias,
+                job.target_alias,
+                at_least=(job.last_running_at - job.started_at).total_seconds()
+                if job.last_running_at
+                else None,
+                at_most=(job.operation_finished_at - job.started_at).total_seconds(),
+            )
+        await self.records.record_job(job)
+        await self.authorizations.discard(job.target_alias, job.kind, job.target_id)
 
     async def _advance(self, job: Job, message_id: str | None, now: datetime) -> None:
         job.generation += 1
@@ -397,21 +415,15 @@ class CopyService:
         pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
         if pending is None:
             return p.Reauthorize("the job's authorization is gone or expired")
-        authorization = pending[0]
         target = self.settings.resource(job.target_alias)
         try:
             operation_url = await self.clients[job.source_alias].start_copy(
-                ItemKind(job.kind), job.source_id, authorization, allow_degrade=target.allow_degrade
-            )
-        except TRANSIENT as exc:
-            # Unknown outcome included: trying again is safe, a second copyTo with a consumed
-            # authorization fails with "authorization already used" and the target item decides.
-            return p.RetryLater(
-                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
-                f"starting the copy at '{job.source_alias}' failed transiently: {exc.message}",
+                job.kind, job.source_id, pending.authorization, allow_degrade=target.allow_degrade
             )
         except DocIntelError as exc:
-            return p.on_start_error(job, exc)
+            return p.on_start_error(
+                job, exc, f"starting the copy at '{job.source_alias}'", self.settings.poll
+            )
         job.status = JobStatus.STARTED
         job.operation_url = operation_url
         # Started = accepted by the service, not when this step began: a wait for the source's rate
@@ -430,21 +442,18 @@ class CopyService:
         log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reason)
         try:
             authorization = await self.clients[job.target_alias].authorize_copy(
-                ItemKind(job.kind), job.target_id, description=job.description, tags=job.tags
+                job.kind, job.target_id, description=job.description, tags=job.tags
             )
         except Conflict:
             pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
-            action = p.on_reauthorize_conflict(job, pending[0] if pending else None, now)
+            action = p.on_reauthorize_conflict(job, pending.authorization if pending else None, now)
             if isinstance(action, p.StartCopy) and pending is not None:
-                await self.authorizations.put(job.target_alias, pending[0], job.job_id, pending[2])
+                await self.authorizations.put(
+                    job.target_alias, pending.authorization, job.job_id, pending.content
+                )
             return action
-        except TRANSIENT as exc:
-            return p.RetryLater(
-                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
-                f"authorizing at '{job.target_alias}' failed transiently: {exc.message}",
-            )
         except DocIntelError as exc:
-            return p.on_start_error(job, exc)
+            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll)
         await self.authorizations.put(
             job.target_alias, authorization, job.job_id, content_fingerprint(job.description, job.tags)
         )
@@ -465,7 +474,7 @@ class CopyService:
             return p.VerifyTarget("the operation record no longer exists")
         except DocIntelError as exc:
             return p.RetryLater(
-                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                p.transient_delay(job.retries, self.settings.poll, exc.retry_after),
                 f"reading the copy operation at '{job.source_alias}' failed: {exc.message}",
             )
         job.polls += 1
@@ -478,19 +487,17 @@ class CopyService:
         expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
         return p.on_operation(job, operation, now, self.settings.poll, expected)
 
-    async def _verify_target(self, job: Job, reason: str, now: datetime) -> p.Action:
+    async def _verify_target(self, job: Job, verify: p.VerifyTarget, now: datetime) -> p.Action:
         try:
-            item: ItemInfo | None = await self.clients[job.target_alias].get_item(
-                ItemKind(job.kind), job.target_id
-            )
+            item: ItemInfo | None = await self.clients[job.target_alias].get_item(job.kind, job.target_id)
         except ItemNotFound:
             item = None
         except DocIntelError as exc:
             return p.RetryLater(
-                p.transient_delay(job.retries, self.settings.poll, getattr(exc, "retry_after", None)),
+                p.transient_delay(job.retries, self.settings.poll, exc.retry_after),
                 f"reading the target item at '{job.target_alias}' failed: {exc.message}",
             )
-        return p.on_target(job, item, reason, now)
+        return p.on_target(job, item, verify, now)
 
     async def _publish(self, job: Job) -> None:
         event = copy_completed_event(job, self.endpoints)
@@ -500,34 +507,4 @@ class CopyService:
             await self.jobs.replace(job)
         except JobConflict:
             pass  # published anyway; a duplicate publish carries the same event id
-        log.info("job %s: event %s published", job.job_id, event["type"])
-
-    # --- reading ------------------------------------------------------------------------------
-
-    async def get_job(self, job_id: str) -> Job | None:
-        return await self.jobs.get(job_id)
-
-    async def list_jobs(self, status: JobStatus | None, limit: int) -> list[Job]:
-        return await self.jobs.list(status=status, limit=limit)
-
-
-def public_outcome(outcome: TargetOutcome, status_url: Callable[[str], str]) -> dict[str, Any]:
-    if outcome.job is not None:
-        return {
-            "target": outcome.target,
-            "jobId": outcome.job.job_id,
-            "status": outcome.job.status.value,
-            "statusUrl": status_url(outcome.job.job_id),
-        }
-    if outcome.up_to_date:
-        return {"target": outcome.target, "status": "upToDate", "jobId": None}
-    assert outcome.error is not None
-    return {
-        "target": outcome.target,
-        "status": "rejected",
-        "jobId": None,
-        "error": {
-            "code": outcome.error.code or type(outcome.error).__name__,
-            "message": outcome.error.message,
-        },
-    }
+        log.info("job %s: event %s published", job.job_id, event.type)

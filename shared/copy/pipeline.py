@@ -1,6 +1,6 @@
 """The copy pipeline's decisions, as plain functions of (job, what just happened) -> next action.
 
-Nothing here does I/O. The shell in `shared.copy_service` reads the job row and the service's reply,
+Nothing here does I/O. The shell in `shared.copy.service` reads the job row and the service's reply,
 asks these functions what to do, and carries the action out. Every decision is safe under
 at-least-once delivery: a message that carries a stale generation is dropped, unless it is the
 redelivery of the very message that advanced the job (the process died between the row update and
@@ -13,23 +13,19 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.copy.jobs import Job, JobStatus
 from shared.docintel import (
-    AuthorizationAlreadyUsed,
     AuthorizationClaimsInvalid,
-    AuthorizationExpired,
     CopyAuthorization,
+    Disposition,
     DocIntelError,
     DowngradeRequired,
-    InvalidTargetResource,
     ItemInfo,
     ItemNotFound,
     Operation,
     OperationStatus,
-    QuotaExceeded,
-    ValidationFailed,
     error_from_service,
 )
-from shared.jobs import Job, JobStatus
 from shared.settings import PollPolicy
 
 # How many times one job may authorize again (expired or consumed authorization) before it fails.
@@ -93,6 +89,9 @@ class VerifyTarget:
     """Read the target item; its presence decides the job."""
 
     reason: str
+    #: The service said the authorization was already used: if the target item is missing, this
+    #: job's copy never ran and a new authorization may start it.
+    authorization_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,39 +179,38 @@ def _reauthorize_or_fail(job: Job, reason: str, code: str, message: str) -> Acti
     )
 
 
-def on_start_error(job: Job, error: DocIntelError) -> Action:
-    """copyTo (or authorizeCopy before it) failed synchronously with a permanent-looking error.
-
-    Transient errors (throttling, outages, unknown outcome) never reach here: the shell retries them.
-    """
+def on_start_error(job: Job, error: DocIntelError, doing: str, policy: PollPolicy) -> Action:
+    """authorizeCopy or copyTo failed; `doing` says which, for the job's record."""
     code = error.code or type(error).__name__
-    if isinstance(error, AuthorizationExpired):
-        return _reauthorize_or_fail(job, "the authorization expired", code, error.message)
-    if isinstance(error, AuthorizationClaimsInvalid):
-        # The app sends the authorization exactly as the target issued it, so "claims modified" means
-        # the target no longer knows it (it dropped an expired one, say): a new one is the cure; if
-        # the target keeps refusing, the job fails with the target's words.
-        return _reauthorize_or_fail(
-            job,
-            "the target did not accept the authorization",
-            code,
-            f"The target rejected the copy authorization as modified: {error.message}",
-        )
-    if isinstance(error, InvalidTargetResource):
-        return Finish(JobStatus.FAILED, code, error.message)
+    match error.disposition:
+        case Disposition.TRANSIENT:
+            # An unknown outcome included: a second copyTo with a consumed authorization fails with
+            # "authorization already used", and then the target item decides.
+            return RetryLater(
+                transient_delay(job.retries, policy, error.retry_after),
+                f"{doing} failed transiently: {error.message}",
+            )
+        case Disposition.REAUTHORIZE:
+            # If the target keeps refusing new authorizations, the job fails with the target's words.
+            if isinstance(error, AuthorizationClaimsInvalid):
+                return _reauthorize_or_fail(
+                    job,
+                    "the target did not accept the authorization",
+                    code,
+                    f"The target rejected the copy authorization as modified: {error.message}",
+                )
+            return _reauthorize_or_fail(job, "the authorization expired", code, error.message)
+        case Disposition.CHECK_TARGET:
+            return VerifyTarget("the authorization was already used", authorization_used=True)
+    return Finish(JobStatus.FAILED, code, _permanent_message(job, error))
+
+
+def _permanent_message(job: Job, error: DocIntelError) -> str:
     if isinstance(error, ItemNotFound):
-        return Finish(
-            JobStatus.FAILED,
-            code,
-            f"{job.kind} '{job.source_id}' does not exist at source '{job.source_alias}'.",
-        )
-    if isinstance(error, QuotaExceeded):
-        return Finish(JobStatus.FAILED, code, error.message)
+        return f"{job.kind} '{job.source_id}' does not exist at source '{job.source_alias}'."
     if isinstance(error, DowngradeRequired):
-        return Finish(JobStatus.FAILED, code, downgrade_message(job))
-    if isinstance(error, ValidationFailed):
-        return Finish(JobStatus.FAILED, code, error.message)
-    return Finish(JobStatus.FAILED, code, error.message)
+        return downgrade_message(job)
+    return error.message
 
 
 def downgrade_message(job: Job) -> str:
@@ -238,18 +236,17 @@ def on_operation(
     if operation.error is None:
         return Finish(JobStatus.FAILED, "CopyFailed", "The copy operation failed without an error detail.")
     error = error_from_service(operation.error, alias=job.source_alias, item_id=job.source_id)
-    if isinstance(error, AuthorizationAlreadyUsed):
-        # The authorization was consumed: maybe by this job's own earlier copyTo whose reply was lost.
-        return VerifyTarget("the authorization was already used")
-    if isinstance(error, AuthorizationExpired):
-        return _reauthorize_or_fail(job, "the authorization expired", error.code or "1002", error.message)
-    if isinstance(error, DowngradeRequired):
-        return Finish(JobStatus.FAILED, error.code, downgrade_message(job))
-    return Finish(JobStatus.FAILED, error.code, error.message)
+    match error.disposition:
+        case Disposition.CHECK_TARGET:
+            # The authorization was consumed: maybe by this job's own earlier copyTo whose reply was lost.
+            return VerifyTarget("the authorization was already used", authorization_used=True)
+        case Disposition.REAUTHORIZE:
+            return _reauthorize_or_fail(job, "the authorization expired", error.code or "1002", error.message)
+    return Finish(JobStatus.FAILED, error.code, _permanent_message(job, error))
 
 
-def on_target(job: Job, item: ItemInfo | None, reason: str, now: datetime) -> Action:
-    """The target item was read (None: it does not exist)."""
+def on_target(job: Job, item: ItemInfo | None, verify: VerifyTarget, now: datetime) -> Action:
+    """The target item was read (None: it does not exist) because of `verify`."""
     if item is not None and item.ready:
         return Finish(JobStatus.SUCCEEDED)
     past_deadline = job.deadline_at is not None and now >= job.deadline_at
@@ -261,7 +258,7 @@ def on_target(job: Job, item: ItemInfo | None, reason: str, now: datetime) -> Ac
                 f"{job.kind} '{job.target_id}' at '{job.target_alias}' was still not ready at the deadline.",
             )
         return SchedulePoll(delay=5)
-    if reason == "the authorization was already used":
+    if verify.authorization_used:
         return _reauthorize_or_fail(
             job,
             "the authorization was used but the target item is missing",

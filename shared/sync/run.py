@@ -1,0 +1,250 @@
+"""One sync run: list, plan, carry out, report.
+
+List the source and every target concurrently (`shared.sync.inventory`), plan
+(`shared.sync.planner`), then, unless it is a dry run, delete stale copies and submit copies in
+dependency order through an `Executor`, at most `sync_max_jobs_per_run` per run and `concurrency` at a
+time, delete orphans when pruning is on, and publish ``docintel-dr.sync.completed`` (always) and
+``docintel-dr.drift.detected`` (when a target misses items, holds stale ones, cannot take some, or
+cannot be reached).
+
+A source that cannot be listed ends the run as ``failed`` with its event; a target that cannot be
+listed is reported unreachable and the others are synced. The next run heals whatever is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from shared.copy.records import CopyRecords
+from shared.docintel import DocIntelClient, DocIntelError, ItemNotFound
+from shared.events import EventPublisher
+from shared.jsondoc import JsonObject
+from shared.settings import Settings
+from shared.sync.events import sync_events
+from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
+from shared.sync.filters import Filters
+from shared.sync.inventory import gather_inventory
+from shared.sync.planner import Action, Plan, PlanItem, plan
+from shared.timefmt import iso, utcnow
+
+log = logging.getLogger("docintel_dr.sync")
+
+DEFAULT_CONCURRENCY = 16
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Deletion:
+    """A stale or orphaned copy deleted at a target (or not, with the error)."""
+
+    item: PlanItem
+    error: ErrorInfo | None = None
+
+    def to_dict(self) -> JsonObject:
+        body: JsonObject = {
+            "target": self.item.target_alias,
+            "kind": self.item.kind.value,
+            "targetId": self.item.target_id,
+            "status": "deleted" if self.error is None else "failed",
+        }
+        if self.error is not None:
+            body["error"] = self.error.to_dict()
+        return body
+
+
+@dataclass
+class SyncReport:
+    sync_id: str
+    trigger: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    source_alias: str = ""
+    error: str | None = None
+    plan: Plan | None = None
+    copies: list[CopyResult] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+
+    def job_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("started", "succeeded", "failed", "upToDate", "deferred"), 0)
+        for copy in self.copies:
+            key = "upToDate" if copy.status is CopyStatus.UP_TO_DATE else copy.status.value
+            counts[key] += 1
+        counts["deleted"] = sum(1 for d in self.deletions if d.error is None)
+        return counts
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or self.plan is None:
+            return "failed"
+        counts = self.job_counts()
+        if (
+            self.plan.unreachable
+            or counts["failed"]
+            or counts["deferred"]
+            or self.plan.counts()["blocked"]
+            or any(d.error is not None for d in self.deletions)
+        ):
+            return "partial"
+        return "succeeded"
+
+    def to_dict(self) -> JsonObject:
+        plan_dict = self.plan.to_dict() if self.plan else {"counts": None, "excluded": 0, "targets": {}}
+        return {
+            "syncId": self.sync_id,
+            "trigger": self.trigger,
+            "dryRun": self.dry_run,
+            "status": self.status,
+            "startedAt": iso(self.started_at),
+            "finishedAt": iso(self.finished_at),
+            "source": self.source_alias,
+            "error": self.error,
+            "prune": plan_dict.get("prune"),
+            "counts": plan_dict["counts"],
+            "excluded": plan_dict["excluded"],
+            "targets": plan_dict["targets"],
+            "jobs": {**self.job_counts(), "items": [c.to_dict() for c in self.copies]},
+            "deleted": [d.to_dict() for d in self.deletions],
+        }
+
+
+def new_sync_id(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+async def run_sync(
+    settings: Settings,
+    clients: Mapping[str, DocIntelClient],
+    executor: Executor,
+    records: CopyRecords,
+    *,
+    events: EventPublisher | None = None,
+    dry_run: bool = False,
+    targets: Sequence[str] | None = None,
+    trigger: str = "manual",
+    max_jobs: int | None = None,
+    prune: bool | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    sync_id: str | None = None,
+) -> SyncReport:
+    """One sync run. Never raises for service failures: they end up in the report (and events)."""
+    started = clock()
+    report = SyncReport(
+        sync_id=sync_id or new_sync_id(started),
+        trigger=trigger,
+        dry_run=dry_run,
+        started_at=started,
+        source_alias=settings.primary,
+    )
+    inventory = await gather_inventory(
+        settings, clients, records, list(targets) if targets else list(settings.secondaries)
+    )
+    if inventory.source is None:
+        report.error = f"the source '{settings.primary}' could not be listed: {inventory.error}"
+    else:
+        report.plan = plan(
+            inventory.source,
+            inventory.targets,
+            filters=Filters.from_settings(settings),
+            prune=settings.sync_prune if prune is None else prune,
+        )
+        if not dry_run:
+            execution = _Execution(clients, executor, records, settings.primary, concurrency, progress)
+            await execution.run(report, report.plan, max_jobs or settings.sync_max_jobs_per_run)
+    report.finished_at = clock()
+    log.info(
+        "sync %s %s: %s, jobs %s",
+        report.sync_id,
+        report.status,
+        report.plan.counts() if report.plan else report.error,
+        report.job_counts(),
+    )
+    if events is not None and not dry_run:
+        await events.publish(sync_events(report, settings))
+    return report
+
+
+class _Execution:
+    """Carrying out a plan: copies (after deleting what they replace), then orphan deletions, with
+    at most `concurrency` service calls in flight."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, DocIntelClient],
+        executor: Executor,
+        records: CopyRecords,
+        source_alias: str,
+        concurrency: int,
+        progress: Progress | None,
+    ) -> None:
+        self.clients = clients
+        self.executor = executor
+        self.records = records
+        self.source_alias = source_alias
+        self.semaphore = asyncio.Semaphore(max(1, concurrency))
+        self.progress = progress
+        self.done = 0
+        self.total = 0
+
+    async def run(self, report: SyncReport, the_plan: Plan, max_jobs: int) -> None:
+        work = the_plan.work()
+        now_work, later = work[:max_jobs], work[max_jobs:]
+        deletions = the_plan.deletions()
+        self.total = len(now_work) + len(deletions)
+        report.copies.extend(await asyncio.gather(*(self._copy(item) for item in now_work)))
+        report.copies.extend(
+            CopyResult(item, CopyStatus.DEFERRED, target_id=item.target_id) for item in later
+        )
+        report.deletions.extend(await asyncio.gather(*(self._prune(item) for item in deletions)))
+
+    def _tick(self, label: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, label)
+
+    async def _delete(self, item: PlanItem) -> ErrorInfo | None:
+        """Delete a stale or orphaned copy at the target; the error, or None."""
+        assert item.target_id is not None  # the planner names the copy it deletes
+        try:
+            await self.clients[item.target_alias].delete_item(item.kind, item.target_id)
+        except ItemNotFound:
+            pass
+        except DocIntelError as exc:
+            return ErrorInfo.of(exc)
+        try:
+            await self.records.forget(
+                source_alias=self.source_alias,
+                target_alias=item.target_alias,
+                kind=item.kind,
+                source_id=item.source_id,
+            )
+        except Exception:  # any storage failure: a record of a deleted copy is only ignored later
+            log.debug("copy record not removed", exc_info=True)
+        return None
+
+    async def _copy(self, item: PlanItem) -> CopyResult:
+        async with self.semaphore:
+            try:
+                if item.action is Action.RECOPY and item.delete and item.target_id:
+                    failure = await self._delete(item)
+                    if failure is not None:
+                        return CopyResult(item, CopyStatus.FAILED, target_id=item.target_id, error=failure)
+                return await self.executor.copy(item)
+            except DocIntelError as exc:
+                return CopyResult(item, CopyStatus.FAILED, error=ErrorInfo.of(exc))
+            finally:
+                self._tick(f"{item.kind.value} {item.source_id} -> {item.target_alias}")
+
+    async def _prune(self, item: PlanItem) -> Deletion:
+        async with self.semaphore:
+            failure = await self._delete(item)
+            self._tick(f"delete {item.kind.value} {item.target_id} at {item.target_alias}")
+        return Deletion(item, failure)
