@@ -30,6 +30,7 @@ local: $(STAMP) $(NODE_STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict --follow-imports=silent shared function_app.py
 	$(VENV)/bin/mypy
 
 bench: $(STAMP) $(NODE_STAMP)

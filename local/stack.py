@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from local.azurite import Azurite
+    from local.emulator.process import EmulatorHandle
     from local.runner.host import FunctionHost
+    from shared.context import AppContext
 
 from shared.names import DEFAULT_SYNC_SCHEDULE, SYNC_SCHEDULE_SETTING
 
@@ -57,12 +60,8 @@ class StackOptions:
 
 @dataclass
 class Services:
-    azurite: Any  # local.azurite.Azurite
-    emulators: dict[str, Any]  # alias -> local.emulator.process.EmulatorHandle
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.azurite.pid, *(e.pid for e in self.emulators.values())]
+    azurite: Azurite
+    emulators: dict[str, EmulatorHandle]  # by alias
 
 
 @dataclass
@@ -153,7 +152,7 @@ class AppContextHooks:
     closes it when the runner stops: what the worker would do lazily from environment variables."""
 
     def __init__(self) -> None:
-        self.context: Any = None
+        self.context: AppContext | None = None
 
     async def startup(self, values: dict[str, str]) -> None:
         from shared.context import build_context, set_context

@@ -305,7 +305,7 @@ async def _copy(args: argparse.Namespace, out: TextIO) -> int:
     from shared.copy.provenance import stamp
     from shared.docintel import DocIntelError, ItemKind, ItemNotFound
     from shared.sync.executors import CopyResult, DirectExecutor
-    from shared.sync.planner import Action, PlanItem
+    from shared.sync.planner import PlanAction, PlanItem
 
     settings = load(args)
     targets = _targets(settings, args.to) or list(settings.secondaries)
@@ -327,7 +327,7 @@ async def _copy(args: argparse.Namespace, out: TextIO) -> int:
         async def one(target: str) -> CopyResult:
             nonlocal done
             result = await executor.copy(
-                PlanItem(target, kind, item.id, item.id, Action.COPY, "requested",
+                PlanItem(target, kind, item.id, item.id, PlanAction.COPY, "requested",
                          source_created=stamp(item.created_at), source_item=item)
             )  # fmt: skip
             done += 1

@@ -33,8 +33,11 @@ SYNC_COMPLETED = "docintel-dr.sync.completed"
 DRIFT_DETECTED = "docintel-dr.drift.detected"
 DATA_SCHEMA_VERSION = "1.0"
 
+#: Every event of this app: a CloudEvent with a JSON object as its data.
+AppEvent = CloudEvent[JsonObject]
 
-def app_event(event_type: str, event_id: str, subject: str, time: datetime, data: JsonObject) -> CloudEvent:
+
+def app_event(event_type: str, event_id: str, subject: str, time: datetime, data: JsonObject) -> AppEvent:
     """Every event this app emits: CloudEvents 1.0 from ``/docintel-dr`` with JSON data that names its
     schema version. The id is derived from what the event is about, so that a re-published event
     carries the same id and subscribers can drop the duplicate."""
@@ -49,7 +52,7 @@ def app_event(event_type: str, event_id: str, subject: str, time: datetime, data
     )
 
 
-def structured(event: CloudEvent) -> JsonObject:
+def structured(event: AppEvent) -> JsonObject:
     """The event in CloudEvents' structured JSON form (what subscribers receive; used for logs and tests)."""
     return {
         "specversion": event.specversion,
@@ -64,7 +67,7 @@ def structured(event: CloudEvent) -> JsonObject:
 
 
 class EventPublisher(Protocol):
-    async def publish(self, events: Sequence[CloudEvent]) -> None: ...
+    async def publish(self, events: Sequence[AppEvent]) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -87,7 +90,7 @@ class EventGridPublisher:
             raise ValueError("an Event Grid topic needs a key or a credential")
         self._client = EventGridPublisherClient(endpoint, auth)
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[AppEvent]) -> None:
         await self._client.send(list(events))
 
     async def aclose(self) -> None:
@@ -97,7 +100,7 @@ class EventGridPublisher:
 class LogOnlyPublisher:
     """Used when no topic is configured: events are only logged (their ids and types)."""
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[AppEvent]) -> None:
         for event in events:
             log.info("event %s %s (no Event Grid topic configured)", event.type, event.id)
 

@@ -113,10 +113,6 @@ class ResourceSettings(BaseModel):
     def _key(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value().strip() else None
 
-    @property
-    def uses_identity(self) -> bool:
-        return self.key is None
-
 
 class PollPolicy(BaseModel):
     """Bounds of the poller's adaptive delay between status reads."""

@@ -102,7 +102,7 @@ def copies_response(
 
 
 def _job_id(req: func.HttpRequest) -> str:
-    job_id = req.route_params.get("jobId", "")
+    job_id = str(req.route_params.get("jobId", ""))
     if not JOB_ID_PATTERN.match(job_id):
         raise ProblemError(404, ProblemCode.JOB_NOT_FOUND, f"There is no job with id '{job_id[:80]}'.")
     return job_id

@@ -3,10 +3,8 @@ exactly one per job, with an id derived from the job id."""
 
 from __future__ import annotations
 
-from azure.core.messaging import CloudEvent
-
 from shared.copy.jobs import Job, JobStatus
-from shared.events import COPY_FAILED, COPY_SUCCEEDED, app_event
+from shared.events import COPY_FAILED, COPY_SUCCEEDED, AppEvent, app_event
 from shared.jsondoc import JsonObject
 from shared.timefmt import iso
 
@@ -16,7 +14,7 @@ def copy_event_id(job_id: str) -> str:
     return f"copy-{job_id}"
 
 
-def copy_completed_event(job: Job, endpoints: dict[str, str]) -> CloudEvent:
+def copy_completed_event(job: Job, endpoints: dict[str, str]) -> AppEvent:
     """The event that tells subscribers a copy job ended."""
     succeeded = job.status is JobStatus.SUCCEEDED
     seconds = (job.finished_at - job.created_at).total_seconds() if job.finished_at else None

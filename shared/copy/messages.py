@@ -2,7 +2,7 @@
 
 Messages are small JSON documents with a schema version; the job row holds the state, a message only
 says which job to look at and which generation of it the sender saw. The Functions host decodes
-base64 by default, so what the app sends itself is base64 encoded (see `shared.queues`).
+base64 by default, so what the app sends itself is base64 encoded (see `shared.storage.QueueSender`).
 """
 
 from __future__ import annotations

@@ -276,6 +276,21 @@ class DocIntelClient:
                 item_id=item_id,
             ) from None
 
+    async def _headers(self, request: Request, item_id: str | None) -> dict[str, str]:
+        """The request's headers with a fresh client request id and the credential's."""
+        try:
+            auth_headers = await self._auth.headers()
+        except Exception as exc:
+            # Whatever the credential raises (azure.identity's CredentialUnavailableError,
+            # ClientAuthenticationError, ...) means no token: the resource cannot be reached.
+            raise Unauthorized(
+                f"Could not get a Microsoft Entra ID token for {self.endpoint} "
+                f"({type(exc).__name__}: {self._redact(str(exc))[:300]})",
+                alias=self.alias,
+                item_id=item_id,
+            ) from exc
+        return {**auth_headers, "x-ms-client-request-id": str(uuid.uuid4()), **request.headers}
+
     async def _send(
         self, request: Request, *, item_id: str | None = None, secrets: Iterable[str] = ()
     ) -> Reply:
@@ -290,21 +305,7 @@ class DocIntelClient:
             limiter = self._limiter(request.limit_class)
             if limiter is not None:
                 await limiter.acquire()
-            try:
-                auth_headers = await self._auth.headers()
-            except Exception as exc:
-                # e.g. azure.identity's CredentialUnavailableError / ClientAuthenticationError.
-                raise Unauthorized(
-                    f"Could not get a Microsoft Entra ID token for {self.endpoint} "
-                    f"({type(exc).__name__}: {self._redact(str(exc))[:300]})",
-                    alias=self.alias,
-                    item_id=item_id,
-                ) from exc
-            headers = {
-                **auth_headers,
-                "x-ms-client-request-id": str(uuid.uuid4()),
-                **request.headers,
-            }
+            headers = await self._headers(request, item_id)
             sent_at = self._clock()
             failure: DocIntelError
             try:

@@ -228,8 +228,12 @@ _RETRY_IN_SECONDS = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNO
 
 
 def _classify(status: int | None, code: str, inner: str, message: str) -> type[DocIntelError]:
-    msg = message.lower()
     # Order matters: the specific copy failures share the generic 400/"1002" envelope.
+    return _copy_failure(status, code, inner, message.lower()) or _by_status(status, code, inner)
+
+
+def _copy_failure(status: int | None, code: str, inner: str, msg: str) -> type[DocIntelError] | None:
+    """The Copy API's own failures, told apart by code, inner code or (v2.1, undocumented codes) wording."""
     if code == "2024" or "authorization metadata" in msg:
         return AuthorizationAlreadyUsed
     if "dataprotectiontransformserviceerror" in (code, inner) or (
@@ -252,6 +256,11 @@ def _classify(status: int | None, code: str, inner: str, message: str) -> type[D
         return InvalidTargetResource
     if code == "quotaexceeded" or inner == "quotaexceeded" or "out of call volume quota" in msg:
         return QuotaExceeded
+    return None
+
+
+def _by_status(status: int | None, code: str, inner: str) -> type[DocIntelError]:
+    """Everything else, by HTTP status or the code the service gave."""
     if status == 409 or code == "conflict" or inner in _CONFLICT_INNER:
         return Conflict
     if status == 404 or code in ("notfound", "404") or inner in _NOT_FOUND_INNER:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from azure.core.messaging import CloudEvent
-
-from shared.events import DRIFT_DETECTED, SYNC_COMPLETED, app_event
+from shared.events import DRIFT_DETECTED, SYNC_COMPLETED, AppEvent, app_event
 from shared.jsondoc import JsonObject
 from shared.settings import Settings
-from shared.sync.planner import Action, Plan, TargetPlan
+from shared.sync.planner import Plan, PlanAction, TargetPlan
 from shared.timefmt import iso
 
 if TYPE_CHECKING:
@@ -18,10 +16,10 @@ if TYPE_CHECKING:
 
 #: Items named per target in a drift event (the full list is in the plan / status report).
 DRIFT_ITEMS_PER_TARGET = 100
-_OUT_OF_SYNC = (Action.COPY, Action.RECOPY, Action.BLOCKED)
+_OUT_OF_SYNC = (PlanAction.COPY, PlanAction.RECOPY, PlanAction.BLOCKED)
 
 
-def sync_events(report: SyncReport, settings: Settings) -> list[CloudEvent]:
+def sync_events(report: SyncReport, settings: Settings) -> list[AppEvent]:
     time = report.finished_at or report.started_at
     subject = f"/syncs/{report.sync_id}"
     targets: JsonObject = {}

@@ -39,7 +39,7 @@ from shared.sync.filters import Filters
 from shared.sync.inventory import SourceInventory, TargetInventory
 
 
-class Action(StrEnum):
+class PlanAction(StrEnum):
     COPY = "copy"
     RECOPY = "recopy"
     UP_TO_DATE = "up-to-date"
@@ -47,7 +47,7 @@ class Action(StrEnum):
     BLOCKED = "blocked"
 
 
-ACTIONS = tuple(a.value for a in Action)
+ACTIONS = tuple(a.value for a in PlanAction)
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ class PlanItem:
     #: The id at the target: the source id, except v2.1 copies (minted by the target: None until
     #: copied; the id of the stale or orphaned copy for recopy/orphan).
     target_id: str | None
-    action: Action
+    action: PlanAction
     reason: str
     source_created: str | None = None
     #: recopy: the stale copy to delete first; orphan: True when it will be deleted (pruning on).
@@ -132,7 +132,7 @@ class Plan:
             item
             for target in self.targets.values()
             for item in target.items
-            if item.action in (Action.COPY, Action.RECOPY)
+            if item.action in (PlanAction.COPY, PlanAction.RECOPY)
         ]
         work.sort(key=lambda i: rank.get(_key(i.kind, i.source_id), len(rank)))
         return work
@@ -142,7 +142,7 @@ class Plan:
             item
             for target in self.targets.values()
             for item in target.items
-            if item.action is Action.ORPHAN and item.delete
+            if item.action is PlanAction.ORPHAN and item.delete
         ]
 
     @property
@@ -242,7 +242,7 @@ def plan(
     return result
 
 
-Decision = tuple[Action, str, str | None]  # action, reason, target id
+Decision = tuple[PlanAction, str, str | None]  # action, reason, target id
 
 
 @dataclass
@@ -290,21 +290,21 @@ class _TargetPlanning:
         action, reason, target_id = self._decide(item, created)
         # Components: a composed model needs every component at the target (already, or copied
         # earlier in this plan, which orders components first).
-        if action in (Action.COPY, Action.RECOPY) and item.component_ids:
+        if action in (PlanAction.COPY, PlanAction.RECOPY) and item.component_ids:
             problem = self._component_problem(item)
             if problem is not None:
-                action, reason = Action.BLOCKED, problem
+                action, reason = PlanAction.BLOCKED, problem
         # Quota: only new models count (a recopy deletes the stale copy first; classifiers have none).
-        if action is Action.COPY and item.kind is ItemKind.MODEL and self.available is not None:
+        if action is PlanAction.COPY and item.kind is ItemKind.MODEL and self.available is not None:
             if self.available <= 0:
                 limit = self.target.quota.limit if self.target.quota else 0
                 action, reason = (
-                    Action.BLOCKED,
+                    PlanAction.BLOCKED,
                     f"the target's custom model quota would be exceeded (limit {limit})",
                 )
             else:
                 self.available -= 1
-        self.outcome[_key(item.kind, item.id)] = None if action is not Action.BLOCKED else reason
+        self.outcome[_key(item.kind, item.id)] = None if action is not PlanAction.BLOCKED else reason
         return PlanItem(
             target_alias=self.target.alias,
             kind=item.kind,
@@ -313,8 +313,8 @@ class _TargetPlanning:
             action=action,
             reason=reason,
             source_created=created,
-            delete=action is Action.RECOPY,
-            source_item=item if action in (Action.COPY, Action.RECOPY) else None,
+            delete=action is PlanAction.RECOPY,
+            source_item=item if action in (PlanAction.COPY, PlanAction.RECOPY) else None,
         )
 
     def _decide(self, item: ItemInfo, created: str | None) -> Decision:
@@ -330,15 +330,15 @@ class _TargetPlanning:
                 else ("source", source_version)
             )
             return (
-                Action.BLOCKED,
+                PlanAction.BLOCKED,
                 f"classifier copy needs API version 2024-07-31-preview or later; {side} uses {version}",
                 item.id,
             )
         if legacy != (_family(target_version) == "v2.1"):
             if legacy:
-                return Action.BLOCKED, "a v2.1 model cannot be copied to a v3+ resource", None
+                return PlanAction.BLOCKED, "a v2.1 model cannot be copied to a v3+ resource", None
             return (
-                Action.BLOCKED,
+                PlanAction.BLOCKED,
                 f"a v3+ model cannot be copied to a v2.1 resource (target uses {target_version})",
                 item.id,
             )
@@ -347,18 +347,18 @@ class _TargetPlanning:
             return self._decide_v21(item, record, created)
         existing = self.at_target[item.kind].get(item.id)
         if existing is None:
-            return Action.COPY, "missing at the target", item.id
+            return PlanAction.COPY, "missing at the target", item.id
         self.matched.add((item.kind, item.id))
         return _compare(item, existing, record, self.source_host, created)
 
     def _decide_v21(self, item: ItemInfo, record: CopyRecord | None, created: str | None) -> Decision:
         """v2.1: the target mints the id; the copy record says which target model is ours."""
         if record is None or record.target_id not in self.at_target[item.kind]:
-            return Action.COPY, "missing at the target", None
+            return PlanAction.COPY, "missing at the target", None
         self.matched.add((item.kind, record.target_id))
         if record.source_created == created:
-            return Action.UP_TO_DATE, "copy record matches the source build", record.target_id
-        return Action.RECOPY, "the source was rebuilt since it was copied", record.target_id
+            return PlanAction.UP_TO_DATE, "copy record matches the source build", record.target_id
+        return PlanAction.RECOPY, "the source was rebuilt since it was copied", record.target_id
 
     def _component_problem(self, item: ItemInfo) -> str | None:
         for component in item.component_ids:
@@ -399,7 +399,7 @@ class _TargetPlanning:
                         kind=kind,
                         source_id=source_id or item_id,
                         target_id=item_id,
-                        action=Action.ORPHAN,
+                        action=PlanAction.ORPHAN,
                         reason=(
                             "copied by docintel-dr; its source item no longer exists"
                             if ours
@@ -429,24 +429,24 @@ def _compare(
         if provenance is not None:
             if provenance.source != source_host or provenance.source_id != item.id:
                 return (
-                    Action.BLOCKED,
+                    PlanAction.BLOCKED,
                     f"the target's item with this id is a copy of {provenance.source}/"
                     f"{provenance.source_id}, not of this source item; it is not overwritten",
                     item.id,
                 )
             if provenance.source_created == created or created is None:
-                return Action.UP_TO_DATE, "provenance matches the source build", item.id
+                return PlanAction.UP_TO_DATE, "provenance matches the source build", item.id
             return (
-                Action.RECOPY,
+                PlanAction.RECOPY,
                 f"the source was rebuilt (copied build {provenance.source_created}, source build {created})",
                 item.id,
             )
     # Classifiers (no tags), or a model without provenance: the copy record decides.
     if record is not None and record.target_id == item.id:
         if record.source_created == created or created is None:
-            return Action.UP_TO_DATE, "copy record matches the source build", item.id
+            return PlanAction.UP_TO_DATE, "copy record matches the source build", item.id
         return (
-            Action.RECOPY,
+            PlanAction.RECOPY,
             f"the source was rebuilt (copied build {record.source_created}, source build {created})",
             item.id,
         )
@@ -455,12 +455,12 @@ def _compare(
         or (existing.created_at is not None and existing.created_at >= item.created_at)
     ):
         return (
-            Action.UP_TO_DATE,
+            PlanAction.UP_TO_DATE,
             "no copy record; the target's classifier is newer than the source build",
             item.id,
         )
     return (
-        Action.BLOCKED,
+        PlanAction.BLOCKED,
         "an item with this id exists at the target that docintel-dr did not copy; "
         "delete it there or exclude the id",
         item.id,

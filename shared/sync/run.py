@@ -29,7 +29,7 @@ from shared.sync.events import sync_events
 from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
 from shared.sync.filters import Filters
 from shared.sync.inventory import gather_inventory
-from shared.sync.planner import Action, Plan, PlanItem, plan
+from shared.sync.planner import Plan, PlanAction, PlanItem, plan
 from shared.timefmt import iso, utcnow
 
 log = logging.getLogger("docintel_dr.sync")
@@ -233,7 +233,7 @@ class _Execution:
     async def _copy(self, item: PlanItem) -> CopyResult:
         async with self.semaphore:
             try:
-                if item.action is Action.RECOPY and item.delete and item.target_id:
+                if item.action is PlanAction.RECOPY and item.delete and item.target_id:
                     failure = await self._delete(item)
                     if failure is not None:
                         return CopyResult(item, CopyStatus.FAILED, target_id=item.target_id, error=failure)

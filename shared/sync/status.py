@@ -17,7 +17,7 @@ from shared.jsondoc import JsonObject
 from shared.settings import Settings
 from shared.sync.filters import Filters
 from shared.sync.inventory import TargetInventory, gather_inventory
-from shared.sync.planner import Action, PlanItem, TargetPlan, plan
+from shared.sync.planner import PlanAction, PlanItem, TargetPlan, plan
 from shared.timefmt import iso, utcnow
 
 log = logging.getLogger("docintel_dr.sync")
@@ -26,11 +26,11 @@ log = logging.getLogger("docintel_dr.sync")
 JobKey = tuple[ItemKind, str, str]  # kind, source id, target alias
 
 STATE = {
-    Action.UP_TO_DATE: "present",
-    Action.COPY: "missing",
-    Action.RECOPY: "stale",
-    Action.BLOCKED: "missing",
-    Action.ORPHAN: "orphan",
+    PlanAction.UP_TO_DATE: "present",
+    PlanAction.COPY: "missing",
+    PlanAction.RECOPY: "stale",
+    PlanAction.BLOCKED: "missing",
+    PlanAction.ORPHAN: "orphan",
 }
 
 
@@ -102,7 +102,7 @@ def _target_status(
     for entry in target_plan.items:
         state = STATE[entry.action]
         counts[state] += 1
-        if entry.action is Action.BLOCKED:
+        if entry.action is PlanAction.BLOCKED:
             counts["blocked"] += 1
         last_copy = _last_copy(entry, inventory, history, by_id)
         if state == "present" and last_copy is not None and (oldest is None or last_copy < oldest):
@@ -113,7 +113,7 @@ def _target_status(
                 "sourceId": entry.source_id,
                 "targetId": entry.target_id,
                 "state": state,
-                "reason": entry.reason if entry.action is not Action.UP_TO_DATE else None,
+                "reason": entry.reason if entry.action is not PlanAction.UP_TO_DATE else None,
                 "lastCopiedAt": iso(last_copy),
                 "ageSeconds": _age(now, last_copy),
                 "lastError": _last_error(history.failed.get(_job_key(entry)), last_copy, now),
@@ -147,7 +147,7 @@ def _last_copy(
 ) -> datetime | None:
     """When this item was last copied to the target: the copy record or the job, whichever is later;
     without either, when the target item was created."""
-    if entry.action is Action.ORPHAN:
+    if entry.action is PlanAction.ORPHAN:
         return None
     record = inventory.records.get((entry.kind, entry.source_id))
     job = history.succeeded.get(_job_key(entry))
