@@ -173,8 +173,10 @@ class Settings(BaseSettings):
     state_table: str = Field(default="drstate", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
     poll: PollPolicy = PollPolicy()
-    # A stored authorization that expires within this margin is replaced before copyTo.
-    authorization_margin_minutes: float = Field(default=30, ge=0, le=23 * 60)
+    # A stored authorization that expires within this margin is replaced before copyTo. Real v3/v4
+    # authorizations live one hour (v2.1: 24 h), and copyTo follows authorization within seconds
+    # unless the job waited in the queue.
+    authorization_margin_minutes: float = Field(default=5, ge=0, le=50)
     # Base URL of this app's HTTP API, used for status links when the request does not tell it.
     public_base_url: str | None = None
 

@@ -3,8 +3,9 @@ copy access tokens (job rows only say when theirs expires).
 
 A target answers 409 to a second authorizeCopy for an id while an earlier authorization of it is
 pending (Azure/azure-sdk-for-net#51813), and a copy that failed before it reached the target (the
-target was down, say) leaves its authorization pending for up to 24 hours. Keeping the authorization
-lets a later job for the same item use it instead of being refused for a day.
+target was down, say) leaves its authorization pending until it expires (one hour in v3/v4, 24 hours
+in v2.1). Keeping the authorization lets a later job for the same item use it instead of being refused
+until then.
 
 Rows live in the state table: PartitionKey ``authorization``, RowKey ``{target}.{kind}.{target id}``;
 they are removed when a copy succeeds (the authorization is then consumed) and ignored once expired.

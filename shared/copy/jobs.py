@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.docintel import ItemKind
+from shared.docintel import CopyAuthorization, ItemKind
 from shared.timefmt import iso
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ _ID_SPACE = 10**13  # milliseconds; inverted so that ids sort newest first
 
 
 class JobStatus(StrEnum):
+    #: Waiting for its turn; the target is authorized just before copyTo (an authorization lives 1 h).
+    QUEUED = "queued"
     AUTHORIZED = "authorized"
     STARTED = "started"
     POLLING = "polling"
@@ -96,6 +98,13 @@ class Job(BaseModel):
     error_message: str | None = None
     event_published: bool = False
     etag: str | None = Field(default=None, exclude=True)
+
+    def authorized(self, authorization: CopyAuthorization) -> None:
+        """The target authorized the copy: the job is ready for copyTo (the target mints the id in v2.1)."""
+        self.status = JobStatus.AUTHORIZED
+        self.target_id = authorization.target_id
+        self.target_region = authorization.target_region
+        self.authorization_expires_at = authorization.expires_at
 
     def public_view(self) -> dict[str, Any]:
         """The job as the API shows it: no authorization, no operation URL internals."""

@@ -48,6 +48,11 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Authorize:
+    """A queued job's turn: authorize at the target, then start the copy at once."""
+
+
+@dataclass(frozen=True)
 class StartCopy:
     """Call copyTo at the source with the job's authorization."""
 
@@ -110,6 +115,7 @@ class PublishEvent:
 
 Action = (
     Drop
+    | Authorize
     | StartCopy
     | Reauthorize
     | ReadOperation
@@ -147,7 +153,9 @@ def on_copy_request(
     early = _arrival(job, generation, message_id)
     if early is not None:
         return early
-    assert job is not None
+    assert job is not None  # _arrival drops a message without a job
+    if job.status is JobStatus.QUEUED:
+        return Authorize()
     if job.status is not JobStatus.AUTHORIZED:
         return Drop(f"copy already {job.status.value}")
     if job.authorization_expires_at is None or job.authorization_expires_at - margin <= now:

@@ -59,3 +59,15 @@ def is_copy_of(
         and found.source_id == source_id
         and (source_created is None or found.source_created == stamp(source_created))
     )
+
+
+def is_copy_of_build(tags: dict[str, str] | None, wanted: Provenance) -> bool:
+    """True when the tags say the item is a copy of the build `wanted` names (any build of the item,
+    when `wanted` has no created time)."""
+    found = read_provenance(tags)
+    return (
+        found is not None
+        and found.source == wanted.source
+        and found.source_id == wanted.source_id
+        and (wanted.source_created is None or found.source_created == wanted.source_created)
+    )

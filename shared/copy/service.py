@@ -20,7 +20,7 @@ from shared.copy.completion import copy_completed_event
 from shared.copy.durations import CopyDurations
 from shared.copy.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id
 from shared.copy.messages import CopyRequestMessage, MalformedMessage, PollMessage, job_id_hint, parse_message
-from shared.copy.provenance import is_copy_of, provenance_tags, stamp
+from shared.copy.provenance import SOURCE_CREATED_TAG, is_copy_of_build, provenance_tags, read_provenance
 from shared.copy.records import CopyRecords
 from shared.docintel import (
     Conflict,
@@ -53,6 +53,28 @@ class CopyRequest:
     origin: Origin = Origin.API
     # Known when the caller already read the source item (the sync); else it is read here.
     source_item: ItemInfo | None = None
+    #: Authorize every target at submit (the caller hears at once of a refusal), or just before
+    #: the copy starts (a sync: its jobs wait in the queue longer than an authorization lives).
+    authorize_now: bool = True
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """What a copy stamps on every target: the source item and the description and tags of the copy."""
+
+    kind: ItemKind
+    source_alias: str
+    source_id: str
+    description: str | None
+    tags: dict[str, str]
+
+    @classmethod
+    def of(cls, job: Job) -> CopySpec:
+        return cls(job.kind, job.source_alias, job.source_id, job.description, job.tags)
+
+    @property
+    def content(self) -> str:
+        return content_fingerprint(self.description, self.tags)
 
 
 @dataclass
@@ -95,85 +117,91 @@ class CopyService:
     # --- submitting ---------------------------------------------------------------------------
 
     async def submit(self, request: CopyRequest) -> list[TargetOutcome]:
-        """Authorize at every target, write the jobs, enqueue them. Raises `ItemNotFound` if the
-        source item does not exist (nothing is written then)."""
+        """Write a job per target and enqueue it. Raises `ItemNotFound` if the source item does not
+        exist (nothing is written then).
+
+        With `request.authorize_now` (the API, the webhook) each target is authorized here, so that
+        the caller learns at once of a target that refuses or already holds this build. Otherwise
+        (the sync) the job is queued and authorized just before its copyTo: an authorization lives
+        one hour, less than a large sync takes."""
         source_item = request.source_item or await self.clients[request.source_alias].get_item(
             request.kind, request.source_id
         )
         # The copy looks like its source: same description and tags (the caller may add tags),
         # plus the provenance tags that let a later sync recognise it.
-        tags = {
-            **source_item.tags,
-            **request.tags,
-            **provenance_tags(
-                self.endpoints[request.source_alias], request.source_id, source_item.created_at
-            ),
-        }
-        description = request.description if request.description is not None else source_item.description
-        return list(
-            await asyncio.gather(
-                *(
-                    self._submit_one(request, target, tags, description, source_item)
-                    for target in request.targets
-                )
-            )
-        )
-
-    async def _submit_one(
-        self,
-        request: CopyRequest,
-        target: str,
-        tags: dict[str, str],
-        description: str | None,
-        source: ItemInfo,
-    ) -> TargetOutcome:
-        target_id = request.target_id or request.source_id
-        client = self.clients[target]
-        now = self.clock()
-        job_id = new_job_id(now)
-        try:
-            authorization = await client.authorize_copy(
-                request.kind, target_id, description=description, tags=tags
-            )
-        except Conflict as exc:
-            # The id exists (or is reserved) at the target. If it is this very source item, there
-            # is nothing to do: a repeated notification must not copy twice.
-            try:
-                existing = await client.get_item(request.kind, target_id)
-            except DocIntelError:
-                existing = None
-            if existing is not None and await self._holds_copy_of(request, target, existing, source):
-                return TargetOutcome(target, up_to_date=True)
-            content = content_fingerprint(description, tags)
-            reusable = None if existing else await self._reusable(target, request.kind, target_id, content)
-            if reusable is None:
-                return TargetOutcome(target, error=exc)
-            authorization = reusable
-        except DocIntelError as exc:
-            return TargetOutcome(target, error=exc)
-        await self.authorizations.put(target, authorization, job_id, content_fingerprint(description, tags))
-        job = Job(
-            job_id=job_id,
+        spec = CopySpec(
             kind=request.kind,
             source_alias=request.source_alias,
             source_id=request.source_id,
+            description=request.description if request.description is not None else source_item.description,
+            tags={
+                **source_item.tags,
+                **request.tags,
+                **provenance_tags(
+                    self.endpoints[request.source_alias], request.source_id, source_item.created_at
+                ),
+            },
+        )
+        return list(await asyncio.gather(*(self._submit_one(request, spec, t) for t in request.targets)))
+
+    async def _submit_one(self, request: CopyRequest, spec: CopySpec, target: str) -> TargetOutcome:
+        target_id = request.target_id or request.source_id
+        now = self.clock()
+        job = Job(
+            job_id=new_job_id(now),
+            kind=spec.kind,
+            source_alias=spec.source_alias,
+            source_id=spec.source_id,
             target_alias=target,
-            target_id=authorization.target_id,
-            target_region=authorization.target_region,
-            description=description,
-            tags=tags,
+            target_id=target_id,
+            description=spec.description,
+            tags=spec.tags,
             origin=request.origin,
-            authorization_expires_at=authorization.expires_at,
+            status=JobStatus.QUEUED,
             created_at=now,
             updated_at=now,
             deadline_at=now + self.settings.poll.deadline,
         )
+        if request.authorize_now:
+            try:
+                authorization = await self._authorize(spec, target, target_id, job.job_id)
+            except DocIntelError as exc:
+                return TargetOutcome(target, error=exc)
+            if authorization is None:
+                return TargetOutcome(target, up_to_date=True)
+            job.authorized(authorization)
         await self.jobs.create(job)
         await self.requests.send(CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json())
         log.info(
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
         return TargetOutcome(target, job=job)
+
+    async def _authorize(
+        self, spec: CopySpec, target: str, target_id: str, job_id: str
+    ) -> CopyAuthorization | None:
+        """Authorize the copy at the target and keep the authorization for `job_id`. None when the target
+        already holds a copy of this very build. Raises `Conflict` when the id is taken otherwise."""
+        client = self.clients[target]
+        try:
+            authorization = await client.authorize_copy(
+                spec.kind, target_id, description=spec.description, tags=spec.tags
+            )
+        except Conflict:
+            # The id exists (or is reserved) at the target. If it is this very build, there is
+            # nothing to do: a repeated notification must not copy twice.
+            try:
+                existing: ItemInfo | None = await client.get_item(spec.kind, target_id)
+            except DocIntelError:
+                existing = None
+            if existing is not None and await self._holds_copy_of(spec, target, existing):
+                return None
+            reusable = None if existing else await self._reusable(target, spec.kind, target_id, spec.content)
+            if reusable is None:
+                raise
+            authorization = reusable
+        await self.authorizations.put(target, authorization, job_id, spec.content)
+        return authorization
 
     async def _reusable(
         self, target: str, kind: ItemKind, target_id: str, content: str
@@ -194,25 +222,19 @@ class CopyService:
             return None
         return pending.authorization
 
-    async def _holds_copy_of(
-        self, request: CopyRequest, target: str, existing: ItemInfo, source: ItemInfo
-    ) -> bool:
+    async def _holds_copy_of(self, spec: CopySpec, target: str, existing: ItemInfo) -> bool:
         """True when the target item is a copy of this very build of the source item: by its provenance
         tags, or, for items without tags (classifiers), by the copy record of an earlier job."""
-        if is_copy_of(
-            existing.tags, self.endpoints[request.source_alias], request.source_id, source.created_at
-        ):
+        build = read_provenance(spec.tags)
+        if build is not None and is_copy_of_build(existing.tags, build):
             return True
         record = await self.records.get(
-            source_alias=request.source_alias,
-            target_alias=target,
-            kind=request.kind,
-            source_id=request.source_id,
+            source_alias=spec.source_alias, target_alias=target, kind=spec.kind, source_id=spec.source_id
         )
         return (
             record is not None
             and record.target_id == existing.id
-            and record.source_created == stamp(source.created_at)
+            and record.source_created == spec.tags.get(SOURCE_CREATED_TAG)
         )
 
     # --- queue handlers -----------------------------------------------------------------------
@@ -342,6 +364,8 @@ class CopyService:
             case p.ResendNext():
                 await self._send_next(job, delay=0)
                 return None
+            case p.Authorize():
+                return await self._authorize_queued(job, message_id, now)
             case p.StartCopy():
                 return await self._start_copy(job, message_id, now)
             case p.Reauthorize(reason=reason):
@@ -438,6 +462,20 @@ class CopyService:
         log.info("job %s started at %s", job.job_id, job.source_alias)
         return None
 
+    async def _authorize_queued(self, job: Job, message_id: str | None, now: datetime) -> p.Action:
+        try:
+            authorization = await self._authorize(
+                CopySpec.of(job), job.target_alias, job.target_id, job.job_id
+            )
+        except DocIntelError as exc:
+            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll)
+        if authorization is None:
+            log.info("job %s: %s already holds this build", job.job_id, job.target_alias)
+            return p.Finish(JobStatus.SUCCEEDED)
+        job.authorized(authorization)
+        await self._advance(job, message_id, now)
+        return p.StartCopy()
+
     async def _reauthorize(self, job: Job, reason: str, message_id: str | None, now: datetime) -> p.Action:
         log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reason)
         try:
@@ -454,12 +492,9 @@ class CopyService:
             return action
         except DocIntelError as exc:
             return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll)
-        await self.authorizations.put(
-            job.target_alias, authorization, job.job_id, content_fingerprint(job.description, job.tags)
-        )
-        job.authorization_expires_at = authorization.expires_at
+        await self.authorizations.put(job.target_alias, authorization, job.job_id, CopySpec.of(job).content)
+        job.authorized(authorization)
         job.reauthorizations += 1
-        job.status = JobStatus.AUTHORIZED
         job.operation_url = None
         job.percent_completed = None
         await self._advance(job, message_id, now)

@@ -118,7 +118,10 @@ class ValidationFailed(DocIntelError):
 class AuthorizationExpired(DocIntelError):
     disposition = Disposition.REAUTHORIZE
     summary = "The copy authorization has expired"
-    hint = "Authorizations are valid for 24 hours: request a new one at the target and start the copy again."
+    hint = (
+        "Authorizations are valid for one hour (v2.1: 24 hours): request a new one at the target and "
+        "start the copy again."
+    )
 
 
 class AuthorizationClaimsInvalid(DocIntelError):

@@ -109,6 +109,7 @@ class PipelineExecutor:
                 target_id=None if source.legacy_v21 else item.source_id,
                 origin=Origin.SYNC,
                 source_item=source,
+                authorize_now=False,
             )
         )
         if outcome.job is not None:
