@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
-from azure.core.messaging import CloudEvent
 from azure.storage.queue.aio import QueueClient
 
 from local.azurite import Azurite
@@ -22,8 +21,8 @@ from local.emulator.process import EmulatorHandle
 from local.runner.queues import Invocation, QueueHostOptions, QueueTrigger
 from shared.context import AppContext, build_context, set_context
 from shared.copy.jobs import Job
-from shared.copy.service import CopyService
-from shared.events import structured
+from shared.copy.service import CopyService, TargetOutcome
+from shared.events import AppEvent, structured
 from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, Settings, load_settings
 
 KEYS = {"primary": "src-key-7f3a9c", "westus2": "tgt-key-west-51be", "northeurope": "tgt-key-north-88d0"}
@@ -53,7 +52,7 @@ class MemoryPublisher:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
+    async def publish(self, events: Sequence[AppEvent]) -> None:
         self.events.extend(structured(e) for e in events)
 
     async def aclose(self) -> None:
@@ -94,6 +93,15 @@ def target_item(emulator: EmulatorHandle, collection: str, item_id: str) -> dict
     """An item as the emulator holds it (collection: models, classifiers, v21Models), or None."""
     key = "classifierId" if collection == "classifiers" else "modelId"
     return next((i for i in emulator.items()[collection] if i.get(key) == item_id), None)
+
+
+def submitted_job_ids(outcomes: Sequence[TargetOutcome]) -> list[str]:
+    """The job id of each submitted target, asserting that every target got a job."""
+    job_ids = []
+    for outcome in outcomes:
+        assert outcome.job is not None, outcomes
+        job_ids.append(outcome.job.job_id)
+    return job_ids
 
 
 def stack_settings(azurite: Azurite, emulators: dict[str, EmulatorHandle], **extra: str) -> Settings:
@@ -172,7 +180,9 @@ class PipelineStack:
     async def queue_depth(self, name: str) -> int:
         client = self.triggers[name].client
         props = await client.get_queue_properties()
-        return int(props.approximate_message_count)
+        # Optional in the SDK's model, which list_queues shares; get_queue_properties always sets it.
+        assert props.approximate_message_count is not None
+        return props.approximate_message_count
 
     async def aclose(self) -> None:
         for trigger in self.triggers.values():

@@ -92,8 +92,8 @@ def test_no_key_or_access_token_leaks_anywhere():
                 tokens = [t for e in stack.emulators.values() for t in e.tokens()]
                 keys = [e.key for e in stack.emulators.values()]
                 tables = TableServiceClient.from_connection_string(stack.values["AzureWebJobsStorage"])
-                # Pending copy authorizations are the one place tokens are kept (shared/authorizations.py);
-                # every other row, job rows first, must hold none.
+                # Pending copy authorizations are the one place tokens are kept
+                # (shared/copy/authorizations.py); every other row, job rows first, must hold none.
                 rows = [
                     json.dumps(entity, default=str)
                     for table in tables.list_tables()

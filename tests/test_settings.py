@@ -27,7 +27,7 @@ def test_resources_are_read_by_alias_with_defaults():
     assert settings.resource("primary").endpoint == "https://di-src.cognitiveservices.azure.com"
     assert settings.resource("westus2").api_version == "2.1"
     assert settings.resource("northeurope").api_version == "2024-11-30"
-    assert settings.resource("northeurope").uses_identity
+    assert settings.resource("northeurope").key is None  # managed identity
     assert settings.poll.deadline_hours == 24
 
 

@@ -11,7 +11,7 @@ import pytest
 from shared.copy.jobs import JobStatus
 from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
-from tests.stack import PipelineStack, stack_settings, start_stack, target_item
+from tests.stack import PipelineStack, stack_settings, start_stack, submitted_job_ids, target_item
 
 
 def versions(version: str) -> dict[str, str]:
@@ -55,7 +55,7 @@ async def test_a_model_is_copied_over_the_formrecognizer_dialect(azurite, emulat
                 targets=["westus2", "northeurope"],
             )
         )
-        jobs = await stack.run_to_end([o.job.job_id for o in outcomes])
+        jobs = await stack.run_to_end(submitted_job_ids(outcomes))
     finally:
         await stack.aclose()
     assert [j.status for j in jobs] == [JobStatus.SUCCEEDED] * 2

@@ -30,9 +30,11 @@ async def test_a_model_reaches_every_target_with_one_event_per_job(stack, emulat
     assert [j.status for j in jobs] == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
     for target in ("westus2", "northeurope"):
         item = target_item(emulators[target], "models", model_id)
+        assert item is not None, target
         assert item["description"] == "Invoices"
         assert item["tags"]["team"] == "ap"
-        assert read_provenance(item["tags"]).source_id == model_id
+        provenance = read_provenance(item["tags"])
+        assert provenance is not None and provenance.source_id == model_id
     assert sorted(stack.events.ids()) == sorted(f"copy-{j}" for j in job_ids)
     assert {e["type"] for e in stack.events.events} == {"docintel-dr.copy.succeeded"}
     assert all(j.polls >= 1 for j in jobs)

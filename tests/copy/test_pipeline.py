@@ -94,6 +94,10 @@ class TestMessageArrival:
 
 
 class TestCopyRequest:
+    def test_a_queued_job_is_authorized_when_its_turn_comes(self):
+        queued = job(status=JobStatus.QUEUED, authorization_expires_at=None)
+        assert p.on_copy_request(queued, 3, "m", NOW, MARGIN) == p.Authorize()
+
     def test_a_fresh_authorization_starts_the_copy(self):
         assert p.on_copy_request(job(), 3, "m", NOW, MARGIN) == p.StartCopy()
 
@@ -121,6 +125,13 @@ class TestPoll:
 
 def start_error(failed_job: Job, error: DocIntelError) -> p.Action:
     return p.on_start_error(failed_job, error, "starting the copy at 'primary'", POLICY)
+
+
+def failure_message(action: p.Action) -> str:
+    """The message of a `Finish`; fails the test if the action is anything else or has none."""
+    assert isinstance(action, p.Finish), action
+    assert action.error_message is not None, action
+    return action.error_message
 
 
 class TestStartErrors:
@@ -153,21 +164,22 @@ class TestStartErrors:
     def test_permanent_errors_fail_the_job_with_the_reason(self, error):
         finish = start_error(job(), error)
         assert isinstance(finish, p.Finish) and finish.status is JobStatus.FAILED
-        assert error.message in finish.error_message
+        assert error.message in failure_message(finish)
 
     def test_an_authorization_the_target_no_longer_knows_is_renewed_then_given_up(self):
         error = AuthorizationClaimsInvalid("missing or invalid authorization claims", code="1002")
         assert isinstance(start_error(job(), error), p.Reauthorize)
         finish = start_error(job(reauthorizations=p.MAX_REAUTHORIZATIONS), error)
-        assert isinstance(finish, p.Finish) and "modified" in finish.error_message
+        assert "modified" in failure_message(finish)
 
     def test_a_missing_source_item_says_which(self):
         finish = start_error(job(), ItemNotFound("nope", code="NotFound"))
-        assert "invoice" in finish.error_message and "primary" in finish.error_message
+        message = failure_message(finish)
+        assert "invoice" in message and "primary" in message
 
     def test_a_downgrade_names_the_setting_that_allows_it(self):
         finish = start_error(job(), DowngradeRequired("cmk", code="DataProtectionTransformServiceError"))
-        assert "DR_RESOURCES__WESTUS2__ALLOW_DEGRADE=true" in finish.error_message
+        assert "DR_RESOURCES__WESTUS2__ALLOW_DEGRADE=true" in failure_message(finish)
 
 
 class TestOperation:
@@ -198,7 +210,7 @@ class TestOperation:
             error=ServiceError(code="DataProtectionTransformServiceError", message="downgrade"),
         )
         action = p.on_operation(polling_job(), failed, NOW, POLICY, None)
-        assert isinstance(action, p.Finish) and "ALLOW_DEGRADE" in action.error_message
+        assert "ALLOW_DEGRADE" in failure_message(action)
 
     def test_any_other_failure_fails_with_the_services_code(self):
         failed = operation(
@@ -206,7 +218,7 @@ class TestOperation:
         )
         action = p.on_operation(polling_job(), failed, NOW, POLICY, None)
         assert isinstance(action, p.Finish) and action.status is JobStatus.FAILED
-        assert action.error_code == "InternalServerError" and "boom" in action.error_message
+        assert action.error_code == "InternalServerError" and "boom" in failure_message(action)
 
     def test_a_canceled_operation_fails_the_job(self):
         action = p.on_operation(polling_job(), operation(OperationStatus.CANCELED), NOW, POLICY, None)
@@ -247,7 +259,7 @@ class TestReauthorizeConflict:
 
     def test_a_foreign_or_expired_reservation_fails_with_what_to_do(self):
         action = p.on_reauthorize_conflict(job(), copy_authorization(NOW - timedelta(minutes=5)), NOW)
-        assert isinstance(action, p.Finish) and "another targetId" in action.error_message
+        assert "another targetId" in failure_message(action)
 
 
 class TestPollTiming:

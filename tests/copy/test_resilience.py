@@ -11,7 +11,14 @@ import pytest
 from shared.copy.jobs import JobStatus
 from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
-from tests.stack import PipelineStack, stack_settings, start_stack, target_item, unique
+from tests.stack import (
+    PipelineStack,
+    stack_settings,
+    start_stack,
+    submitted_job_ids,
+    target_item,
+    unique,
+)
 
 
 async def submit_model(
@@ -22,8 +29,7 @@ async def submit_model(
     outcomes = await stack.service.submit(
         CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source_alias="primary", targets=list(targets))
     )
-    assert all(o.job is not None for o in outcomes), outcomes
-    return model_id, [o.job.job_id for o in outcomes]
+    return model_id, submitted_job_ids(outcomes)
 
 
 class Crash(RuntimeError):

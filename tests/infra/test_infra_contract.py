@@ -281,7 +281,7 @@ def test_settings_object_loads_what_infra_writes(deployment: Deployment) -> None
     assert loaded.storage_client_id == CLIENT_ID == loaded.managed_identity_client_id
     assert loaded.eventgrid_topic_endpoint == TOPIC_ENDPOINT
     assert loaded.eventgrid_topic_key is None
-    assert all(r.uses_identity for r in loaded.resources.values())
+    assert all(r.key is None for r in loaded.resources.values())  # managed identity
     assert deployment.settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert deployment.settings["AzureWebJobsStorage__clientId"] == CLIENT_ID
     assert (

@@ -10,7 +10,7 @@ from shared.copy.records import CopyRecord
 from shared.docintel import ItemInfo, ItemKind, ResourceQuota
 from shared.sync.filters import Filters
 from shared.sync.inventory import SourceInventory, TargetInventory
-from shared.sync.planner import Action, dependency_order, plan
+from shared.sync.planner import PlanAction, dependency_order, plan
 
 SOURCE = "https://di-primary.cognitiveservices.azure.com"
 BUILT = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
@@ -28,6 +28,7 @@ def classifier(item_id: str, created: datetime = BUILT) -> ItemInfo:
 
 def copy_of(item: ItemInfo, created: datetime | None = None, source: str = SOURCE) -> ItemInfo:
     """The item as a target holds it after docintel-dr copied it (provenance tags)."""
+    assert item.created_at is not None, "a copy is made of a built item"
     return item.model_copy(
         update={
             "created_at": created or item.created_at + timedelta(minutes=5),
@@ -44,7 +45,7 @@ def target(*items: ItemInfo, alias: str = "west", api: str = "2024-11-30", quota
     return TargetInventory(alias, api, list(items), quota, records or {})
 
 
-def actions(result, alias: str = "west") -> dict[str, tuple[Action, str]]:
+def actions(result, alias: str = "west") -> dict[str, tuple[PlanAction, str]]:
     return {i.source_id: (i.action, i.reason) for i in result.targets[alias].items}
 
 
@@ -53,7 +54,10 @@ def test_missing_items_are_copied_and_prebuilt_models_never():
         source(model("invoices"), classifier("sorter"), model("prebuilt-layout", is_prebuilt=True)),
         [target()],
     )
-    assert {k: a for k, (a, _) in actions(result).items()} == {"sorter": Action.COPY, "invoices": Action.COPY}
+    assert {k: a for k, (a, _) in actions(result).items()} == {
+        "sorter": PlanAction.COPY,
+        "invoices": PlanAction.COPY,
+    }
     assert "model:prebuilt-layout" not in result.excluded  # not even reported as excluded
 
 
@@ -62,8 +66,8 @@ def test_a_copy_of_this_build_is_up_to_date_and_a_rebuilt_source_is_recopied():
     at_target = [copy_of(invoices), copy_of(model("receipts", created=BUILT))]
     result = plan(source(invoices, receipts), [target(*at_target)])
     got = actions(result)
-    assert got["invoices"][0] is Action.UP_TO_DATE
-    assert got["receipts"][0] is Action.RECOPY
+    assert got["invoices"][0] is PlanAction.UP_TO_DATE
+    assert got["receipts"][0] is PlanAction.RECOPY
     recopy = next(i for i in result.targets["west"].items if i.source_id == "receipts")
     assert recopy.delete and recopy.target_id == "receipts" and recopy.source_item is receipts
     assert [i.source_id for i in result.work()] == ["receipts"]
@@ -75,8 +79,10 @@ def test_an_item_with_the_same_id_not_copied_by_us_is_never_overwritten():
     foreign = copy_of(model("receipts"), source="https://other.cognitiveservices.azure.com")
     result = plan(source(mine, model("receipts")), [target(theirs, foreign)])
     got = actions(result)
-    assert got["invoices"][0] is Action.BLOCKED and "did not copy" in got["invoices"][1]
-    assert got["receipts"][0] is Action.BLOCKED and "other.cognitiveservices.azure.com" in got["receipts"][1]
+    assert got["invoices"][0] is PlanAction.BLOCKED and "did not copy" in got["invoices"][1]
+    assert (
+        got["receipts"][0] is PlanAction.BLOCKED and "other.cognitiveservices.azure.com" in got["receipts"][1]
+    )
 
 
 def test_classifiers_are_recognised_by_their_copy_record():
@@ -88,8 +94,8 @@ def test_classifiers_are_recognised_by_their_copy_record():
         (ItemKind.CLASSIFIER, "kept"): CopyRecord(ItemKind.CLASSIFIER, "kept", "kept", stamp(BUILT)),
     }
     got = actions(plan(source(sorter, kept), [target(*at_target, records=records)]))
-    assert got["sorter"][0] is Action.RECOPY
-    assert got["kept"][0] is Action.UP_TO_DATE
+    assert got["sorter"][0] is PlanAction.RECOPY
+    assert got["kept"][0] is PlanAction.UP_TO_DATE
 
 
 def test_a_classifier_without_record_is_judged_by_created_times():
@@ -101,23 +107,23 @@ def test_a_classifier_without_record_is_judged_by_created_times():
             [target(classifier("a", BUILT + timedelta(hours=1)), classifier("b", BUILT))],
         )
     )
-    assert got["a"][0] is Action.UP_TO_DATE
-    assert got["b"][0] is Action.BLOCKED
+    assert got["a"][0] is PlanAction.UP_TO_DATE
+    assert got["b"][0] is PlanAction.BLOCKED
 
 
 def test_classifier_copy_needs_2024_07_31_preview_at_both_ends():
     got = actions(plan(source(classifier("sorter")), [target(api="2024-02-29-preview")]))
-    assert got["sorter"][0] is Action.BLOCKED and "2024-07-31-preview" in got["sorter"][1]
+    assert got["sorter"][0] is PlanAction.BLOCKED and "2024-07-31-preview" in got["sorter"][1]
     got = actions(plan(source(classifier("sorter"), api="2023-07-31"), [target()]))
-    assert got["sorter"][0] is Action.BLOCKED and "source uses 2023-07-31" in got["sorter"][1]
+    assert got["sorter"][0] is PlanAction.BLOCKED and "source uses 2023-07-31" in got["sorter"][1]
 
 
 def test_v21_and_v3_models_do_not_cross():
     v21 = model(V21_ID, legacy_v21=True, api_version="2.1")
     got = actions(plan(source(v21, api="2.1"), [target()]))
-    assert got[V21_ID][0] is Action.BLOCKED and "v2.1 model cannot" in got[V21_ID][1]
+    assert got[V21_ID][0] is PlanAction.BLOCKED and "v2.1 model cannot" in got[V21_ID][1]
     got = actions(plan(source(model("invoices")), [target(api="2.1")]))
-    assert got["invoices"][0] is Action.BLOCKED and "v2.1 resource" in got["invoices"][1]
+    assert got["invoices"][0] is PlanAction.BLOCKED and "v2.1 resource" in got["invoices"][1]
 
 
 def test_v21_models_map_to_target_guids_through_copy_records():
@@ -136,11 +142,11 @@ def test_v21_models_map_to_target_guids_through_copy_records():
         prune=True,
     )
     items = {i.source_id: i for i in result.targets["west"].items}
-    assert items[copied.id].action is Action.UP_TO_DATE and items[copied.id].target_id == minted["a"]
-    assert items[rebuilt.id].action is Action.RECOPY and items[rebuilt.id].target_id == minted["b"]
-    assert items[new.id].action is Action.COPY and items[new.id].target_id is None  # minted by the target
+    assert items[copied.id].action is PlanAction.UP_TO_DATE and items[copied.id].target_id == minted["a"]
+    assert items[rebuilt.id].action is PlanAction.RECOPY and items[rebuilt.id].target_id == minted["b"]
+    assert items[new.id].action is PlanAction.COPY and items[new.id].target_id is None  # minted by the target
     # A GUID at the target that no record accounts for is an orphan that is never pruned.
-    assert items[stranger.id].action is Action.ORPHAN and not items[stranger.id].delete
+    assert items[stranger.id].action is PlanAction.ORPHAN and not items[stranger.id].delete
 
 
 def test_components_come_before_the_composed_models_that_use_them():
@@ -160,10 +166,10 @@ def test_components_come_before_the_composed_models_that_use_them():
 def test_a_composed_model_whose_component_cannot_be_copied_is_blocked():
     composed = model("all-docs", component_ids=["invoices", "gone"])
     got = actions(plan(source(composed, model("invoices")), [target()]))
-    assert got["all-docs"][0] is Action.BLOCKED and "'gone'" in got["all-docs"][1]
+    assert got["all-docs"][0] is PlanAction.BLOCKED and "'gone'" in got["all-docs"][1]
     # ... unless the target already has it
     got = actions(plan(source(composed, model("invoices")), [target(model("gone"))]))
-    assert got["all-docs"][0] is Action.COPY
+    assert got["all-docs"][0] is PlanAction.COPY
     # A component that is itself blocked (quota) blocks the composed model too.
     got = actions(
         plan(
@@ -171,21 +177,21 @@ def test_a_composed_model_whose_component_cannot_be_copied_is_blocked():
             [target(quota=ResourceQuota(count=9, limit=10))],
         )
     )
-    assert got["invoices"][0] is Action.COPY and got["gone"][0] is Action.BLOCKED
-    assert got["all-docs"][0] is Action.BLOCKED and "quota" in got["all-docs"][1]
+    assert got["invoices"][0] is PlanAction.COPY and got["gone"][0] is PlanAction.BLOCKED
+    assert got["all-docs"][0] is PlanAction.BLOCKED and "quota" in got["all-docs"][1]
 
 
 def test_quota_blocks_per_item_instead_of_failing_halfway():
     items = [model(f"m{i:02d}") for i in range(5)]
     result = plan(source(*items, classifier("sorter")), [target(quota=ResourceQuota(count=97, limit=100))])
     got = actions(result)
-    assert [got[f"m{i:02d}"][0] for i in range(5)] == [Action.COPY] * 3 + [Action.BLOCKED] * 2
+    assert [got[f"m{i:02d}"][0] for i in range(5)] == [PlanAction.COPY] * 3 + [PlanAction.BLOCKED] * 2
     assert "quota" in got["m04"][1] and "limit 100" in got["m04"][1]
-    assert got["sorter"][0] is Action.COPY  # classifiers do not count against the model quota
+    assert got["sorter"][0] is PlanAction.COPY  # classifiers do not count against the model quota
     # A recopy replaces the stale copy, so it needs no room.
     stale = copy_of(model("m00", created=BUILT - timedelta(days=1)))
     result = plan(source(model("m00")), [target(stale, quota=ResourceQuota(count=100, limit=100))])
-    assert actions(result)["m00"][0] is Action.RECOPY
+    assert actions(result)["m00"][0] is PlanAction.RECOPY
 
 
 def test_filters_by_id_glob_and_tag():
@@ -230,7 +236,7 @@ def test_orphans_are_reported_and_pruned_only_when_ours_and_pruning_is_on():
         target(ours, theirs, our_classifier, model("prebuilt-read", is_prebuilt=True), records=records)
     ]
     kept = plan(source(model("invoices")), inventory, prune=False)
-    orphans = {i.target_id: i for i in kept.targets["west"].items if i.action is Action.ORPHAN}
+    orphans = {i.target_id: i for i in kept.targets["west"].items if i.action is PlanAction.ORPHAN}
     assert set(orphans) == {"retired", "local-only", "old-sorter"}
     assert not any(i.delete for i in orphans.values()) and kept.deletions() == []
     pruned = plan(source(model("invoices")), inventory, prune=True)
@@ -254,7 +260,7 @@ def test_an_unreachable_target_is_reported_and_planning_goes_on():
     down = TargetInventory("north", "2024-11-30", [], error="ServiceUnavailable")
     result = plan(source(model("invoices")), [target(), down])
     assert result.unreachable == ["north"] and result.drift
-    assert actions(result)["invoices"][0] is Action.COPY
+    assert actions(result)["invoices"][0] is PlanAction.COPY
     assert result.to_dict()["targets"]["north"]["reachable"] is False
 
 

@@ -4,10 +4,12 @@ between emulator processes, planned by the sync runner."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from shared.copy.provenance import read_provenance
+from shared.copy.provenance import Provenance, read_provenance
 from shared.docintel import ItemKind
 from shared.sync.executors import PipelineExecutor
+from shared.sync.planner import Plan
 from shared.sync.run import SyncReport, run_sync
 from shared.sync.status import dr_status
 from tests.stack import PipelineStack, start_sync_stack, sync_settings
@@ -18,7 +20,7 @@ ITEM_READ = re.compile(r"/document(Models|Classifiers)/[^/:]+$")
 
 def seed_300(emulator) -> dict[str, set[str]]:
     """300 items: template and neural models, classifiers, composed models (some with a classifier)."""
-    models = [{"modelId": f"tmpl-{i:03d}"} for i in range(150)]
+    models: list[dict[str, Any]] = [{"modelId": f"tmpl-{i:03d}"} for i in range(150)]
     models += [{"modelId": f"neural-{i:03d}", "buildMode": "neural"} for i in range(60)]
     classifiers = [{"classifierId": f"sorter-{i:02d}"} for i in range(30)]
     for i in range(60):
@@ -64,8 +66,43 @@ async def sync_to_end(stack: PipelineStack, within: float = 60, **options) -> Sy
     return report
 
 
+def plan_of(report: SyncReport) -> Plan:
+    """The report's plan: a sync that got past reading its source always has one."""
+    assert report.plan is not None, report.error
+    return report.plan
+
+
+def provenance_of(item: dict[str, Any]) -> Provenance:
+    """The provenance tags of an item at a target: every item a sync copied has them."""
+    provenance = read_provenance(item["tags"])
+    assert provenance is not None, item
+    return provenance
+
+
 def item_reads(emulator) -> list[str]:
     return [r["path"] for r in emulator.requests() if r["method"] == "GET" and ITEM_READ.search(r["path"])]
+
+
+async def test_a_sync_authorizes_each_copy_only_when_its_turn_comes(stack, fresh):
+    """An authorization lives one hour; a large sync takes longer. The sync's jobs wait in the queue
+    unauthorized, and each is authorized right before its copyTo."""
+    fresh["primary"].seed({"models": [{"modelId": f"jit-{i}"} for i in range(4)]})
+    for emulator in fresh.values():
+        emulator.clear_requests()
+
+    report = await sync(stack)
+
+    assert report.job_counts()["started"] == 8
+    queued = [await stack.job(c.job_id) for c in report.copies if c.job_id]
+    assert {j.status.value for j in queued} == {"queued"}
+    assert all(j.authorization_expires_at is None for j in queued)
+    for alias in TARGETS:
+        assert not [r for r in fresh[alias].requests() if r["path"].endswith(":authorizeCopy")]
+
+    jobs = await stack.run_to_end([j.job_id for j in queued])
+    assert {j.status.value for j in jobs} == {"succeeded"} and all(j.reauthorizations == 0 for j in jobs)
+    for alias in TARGETS:
+        assert held(fresh[alias])["models"] == {f"jit-{i}" for i in range(4)}
 
 
 async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_plans_nothing(stack, fresh):
@@ -76,7 +113,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     first = await sync_to_end(stack, trigger="timer")
 
     assert first.status == "succeeded"
-    assert first.plan.counts()["copy"] == 600
+    assert plan_of(first).counts()["copy"] == 600
     # Classifiers and components go before the composed models that use them.
     order = [j.item.source_id for j in first.copies if j.item.target_alias == "westus2"]
     assert order.index("sorter-00") < order.index("composed-00")
@@ -84,7 +121,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     for alias in TARGETS:
         assert held(fresh[alias]) == expected
         for model in fresh[alias].items()["models"]:
-            provenance = read_provenance(model["tags"])
+            provenance = provenance_of(model)
             assert provenance.source_id == model["modelId"]
             assert provenance.source == "127.0.0.1:" + fresh["primary"].endpoint.rsplit(":", 1)[1]
     records = await stack.context.service.records.load("primary")
@@ -106,7 +143,7 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     stack.events.events.clear()
     second = await sync(stack)
 
-    assert second.plan.counts() == {"copy": 0, "recopy": 0, "up-to-date": 600, "orphan": 0, "blocked": 0}
+    assert plan_of(second).counts() == {"copy": 0, "recopy": 0, "up-to-date": 600, "orphan": 0, "blocked": 0}
     assert second.copies == []
     assert [e["type"] for e in stack.events.events] == ["docintel-dr.sync.completed"]
     # An up-to-date sync costs list pages and quota reads only: nothing per item.
@@ -134,16 +171,16 @@ async def test_a_source_item_rebuilt_under_the_same_id_is_recopied(stack, fresh)
 
     report = await sync_to_end(stack)
 
-    assert report.plan.counts()["recopy"] == 4
+    assert plan_of(report).counts()["recopy"] == 4
     assert {(j.item.kind, j.item.action, j.status) for j in report.copies} == {
         ("model", "recopy", "started"),
         ("classifier", "recopy", "started"),
     }
     for alias in TARGETS:
         model = next(m for m in fresh[alias].items()["models"] if m["modelId"] == "invoices")
-        assert read_provenance(model["tags"]).source_created == "2026-02-01T00:00:00Z"
+        assert provenance_of(model).source_created == "2026-02-01T00:00:00Z"
     again = await sync(stack)
-    assert again.plan.counts()["up-to-date"] == 4 and again.copies == []
+    assert plan_of(again).counts()["up-to-date"] == 4 and again.copies == []
 
 
 async def test_quota_exhaustion_is_reported_per_item(stack, fresh):
@@ -152,10 +189,10 @@ async def test_quota_exhaustion_is_reported_per_item(stack, fresh):
 
     report = await sync_to_end(stack)
 
-    west = {i.source_id: i for i in report.plan.targets["westus2"].items}
+    west = {i.source_id: i for i in plan_of(report).targets["westus2"].items}
     assert [west[f"m{i}"].action.value for i in range(5)] == ["copy"] * 3 + ["blocked"] * 2
     assert "quota" in west["m4"].reason and "limit 3" in west["m4"].reason
-    assert report.plan.targets["northeurope"].counts()["copy"] == 5
+    assert plan_of(report).targets["northeurope"].counts()["copy"] == 5
     assert report.status == "partial"
     assert len(held(fresh["westus2"])["models"]) == 3 and len(held(fresh["northeurope"])["models"]) == 5
 
@@ -169,7 +206,7 @@ async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_
     report = await sync_to_end(stack)
 
     assert report.status == "partial"
-    assert report.plan.unreachable == ["northeurope"]
+    assert plan_of(report).unreachable == ["northeurope"]
     assert held(fresh["westus2"]) == {"models": {"m0", "m1", "m2", "m3"}, "classifiers": {"sorter"}}
     drift = next(e for e in stack.events.events if e["type"] == "docintel-dr.drift.detected")
     assert drift["data"]["targets"]["northeurope"]["reachable"] is False
@@ -185,9 +222,11 @@ async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_
     assert north["counts"]["missing"] == 5 and {i["state"] for i in north["items"]} == {"missing"}
 
     healed = await sync_to_end(stack)
-    assert healed.plan.targets["northeurope"].counts()["copy"] == 5
-    assert healed.plan.targets["westus2"].counts()["copy"] == 0
-    status = await dr_status(stack.context.settings, stack.context.clients, stack.context.service.records)
+    assert plan_of(healed).targets["northeurope"].counts()["copy"] == 5
+    assert plan_of(healed).targets["westus2"].counts()["copy"] == 0
+    status = await dr_status(
+        stack.context.settings, stack.context.clients, stack.context.service.records, stack.service.jobs
+    )
     assert status["inSync"] is True
 
 
@@ -196,7 +235,7 @@ async def test_a_source_outage_is_a_failed_sync_not_a_crash(stack, fresh):
 
     report = await sync(stack)
 
-    assert report.status == "failed" and "primary" in report.error
+    assert report.status == "failed" and report.error is not None and "primary" in report.error
     [event] = stack.events.events
     assert event["type"] == "docintel-dr.sync.completed" and event["data"]["status"] == "failed"
     assert event["data"]["error"]["code"] == "SourceUnavailable"
@@ -211,7 +250,7 @@ async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fre
         await stack.context.clients["primary"].delete_item(ItemKind.MODEL, "retire")
 
         kept = await sync(stack)
-        west = {i.target_id: i for i in kept.plan.targets["westus2"].items if i.action.value == "orphan"}
+        west = {i.target_id: i for i in plan_of(kept).targets["westus2"].items if i.action.value == "orphan"}
         assert set(west) == {"retire", "trained-here"} and not any(i.delete for i in west.values())
         assert "retire" in held(fresh["westus2"])["models"]
     finally:
@@ -220,7 +259,8 @@ async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fre
     stack = await start_sync_stack(sync_settings(azurite, fresh, DR_SYNC_PRUNE="true"))
     try:
         pruned = await sync(stack)
-        assert sorted((d["target"], d["targetId"], d["status"]) for d in pruned.deleted) == [
+        deleted = [d.to_dict() for d in pruned.deletions]
+        assert sorted((d["target"], d["targetId"], d["status"]) for d in deleted) == [
             ("northeurope", "retire", "deleted"),
             ("westus2", "retire", "deleted"),
         ]
@@ -243,6 +283,6 @@ async def test_the_per_run_budget_defers_the_rest_to_the_next_run(stack, fresh):
 async def test_a_dry_run_plans_without_copying_or_publishing(stack, fresh):
     fresh["primary"].seed({"models": [{"modelId": "invoices"}]})
     report = await sync(stack, dry_run=True)
-    assert report.plan.counts()["copy"] == 2 and report.copies == []
+    assert plan_of(report).counts()["copy"] == 2 and report.copies == []
     assert stack.events.events == []
     assert held(fresh["westus2"])["models"] == set()
