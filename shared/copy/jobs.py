@@ -81,6 +81,9 @@ class Job(BaseModel):
     advanced_by: str | None = None
     authorization_expires_at: datetime | None = None
     reauthorizations: int = 0
+    # Copies that failed with "could not retrieve authorization metadata" (2024) and left nothing at
+    # the target: a second one means the target is misconfigured.
+    unretrievable_authorizations: int = 0
     retries: int = 0  # transient failures of the current step, for backoff
     operation_url: str | None = None
     percent_completed: int | None = None

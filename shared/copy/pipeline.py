@@ -62,6 +62,8 @@ class Reauthorize:
     """Authorize at the target again, then start the copy."""
 
     reason: str
+    #: The service could not retrieve the authorization's metadata and nothing reached the target.
+    metadata_unretrievable: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,10 +189,12 @@ def _reauthorize_or_fail(job: Job, reason: str, code: str, message: str) -> Acti
     )
 
 
-def on_start_error(job: Job, error: DocIntelError, doing: str, policy: PollPolicy) -> Action:
+def on_start_error(job: Job, error: DocIntelError, doing: str, policy: PollPolicy, now: datetime) -> Action:
     """authorizeCopy or copyTo failed; `doing` says which, for the job's record."""
     code = error.code or type(error).__name__
     match error.disposition:
+        case Disposition.TRANSIENT if job.deadline_at is not None and now >= job.deadline_at:
+            return Finish(JobStatus.FAILED, code, f"{doing} kept failing until the deadline: {error.message}")
         case Disposition.TRANSIENT:
             # An unknown outcome included: a second copyTo with a consumed authorization fails with
             # "authorization already used", and then the target item decides.
@@ -267,12 +271,7 @@ def on_target(job: Job, item: ItemInfo | None, verify: VerifyTarget, now: dateti
             )
         return SchedulePoll(delay=5)
     if verify.authorization_used:
-        return _reauthorize_or_fail(
-            job,
-            "the authorization was used but the target item is missing",
-            "2024",
-            "The copy authorization was already used and the target item does not exist.",
-        )
+        return _after_unretrievable_metadata(job)
     if past_deadline:
         return Finish(
             JobStatus.FAILED,
@@ -285,6 +284,24 @@ def on_target(job: Job, item: ItemInfo | None, verify: VerifyTarget, now: dateti
         "TargetMissing",
         f"The operation reported success but {job.kind} '{job.target_id}' does not exist at "
         f"'{job.target_alias}'.",
+    )
+
+
+def _after_unretrievable_metadata(job: Job) -> Action:
+    """Error 2024 ("could not retrieve authorization metadata") and no target item: the authorization
+    was not used by a copy of this job. Once, that is an authorization the service lost: a new one is
+    the cure. With a fresh authorization too, the target named in the authorization is not the
+    resource that issued it: its configured resource id or region is wrong, and no retry helps."""
+    if job.unretrievable_authorizations == 0:
+        return Reauthorize("the service could not retrieve the authorization", metadata_unretrievable=True)
+    prefix = f"DR_RESOURCES__{job.target_alias.upper()}__"
+    return Finish(
+        JobStatus.FAILED,
+        "TargetMisconfigured",
+        f"The service could not retrieve the copy authorization issued by '{job.target_alias}', twice, "
+        f"with a fresh authorization: the target's resource id or region in the configuration does not "
+        f"match the resource at its endpoint. Check {prefix}RESOURCE_ID and {prefix}REGION (the region "
+        f"as Azure names it, e.g. westus2) against the resource at {prefix}ENDPOINT.",
     )
 
 

@@ -368,8 +368,8 @@ class CopyService:
                 return await self._authorize_queued(job, message_id, now)
             case p.StartCopy():
                 return await self._start_copy(job, message_id, now)
-            case p.Reauthorize(reason=reason):
-                return await self._reauthorize(job, reason, message_id, now)
+            case p.Reauthorize():
+                return await self._reauthorize(job, action, message_id, now)
             case p.ReadOperation():
                 return await self._read_operation(job, now)
             case p.SchedulePoll(delay=delay):
@@ -446,7 +446,7 @@ class CopyService:
             )
         except DocIntelError as exc:
             return p.on_start_error(
-                job, exc, f"starting the copy at '{job.source_alias}'", self.settings.poll
+                job, exc, f"starting the copy at '{job.source_alias}'", self.settings.poll, now
             )
         job.status = JobStatus.STARTED
         job.operation_url = operation_url
@@ -468,7 +468,7 @@ class CopyService:
                 CopySpec.of(job), job.target_alias, job.target_id, job.job_id
             )
         except DocIntelError as exc:
-            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll)
+            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll, now)
         if authorization is None:
             log.info("job %s: %s already holds this build", job.job_id, job.target_alias)
             return p.Finish(JobStatus.SUCCEEDED)
@@ -476,8 +476,10 @@ class CopyService:
         await self._advance(job, message_id, now)
         return p.StartCopy()
 
-    async def _reauthorize(self, job: Job, reason: str, message_id: str | None, now: datetime) -> p.Action:
-        log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reason)
+    async def _reauthorize(
+        self, job: Job, reauthorize: p.Reauthorize, message_id: str | None, now: datetime
+    ) -> p.Action:
+        log.info("job %s: authorizing again at %s (%s)", job.job_id, job.target_alias, reauthorize.reason)
         try:
             authorization = await self.clients[job.target_alias].authorize_copy(
                 job.kind, job.target_id, description=job.description, tags=job.tags
@@ -491,10 +493,11 @@ class CopyService:
                 )
             return action
         except DocIntelError as exc:
-            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll)
+            return p.on_start_error(job, exc, f"authorizing at '{job.target_alias}'", self.settings.poll, now)
         await self.authorizations.put(job.target_alias, authorization, job.job_id, CopySpec.of(job).content)
         job.authorized(authorization)
         job.reauthorizations += 1
+        job.unretrievable_authorizations += int(reauthorize.metadata_unretrievable)
         job.operation_url = None
         job.percent_completed = None
         await self._advance(job, message_id, now)

@@ -27,6 +27,7 @@ __all__ = [
     "DowngradeRequired",
     "InvalidTargetResource",
     "ItemNotFound",
+    "ItemNotReady",
     "QuotaExceeded",
     "ServiceUnavailable",
     "Throttled",
@@ -165,6 +166,15 @@ class ItemNotFound(DocIntelError):
     hint = "Check the id; the item may have been deleted, or the operation is older than 24 hours."
 
 
+class ItemNotReady(DocIntelError):
+    """copyTo from an item that exists only as a reservation (authorized for a copy into this resource,
+    or still being built): the real service answers 400 InvalidRequest, innererror ModelNotReady."""
+
+    disposition = Disposition.TRANSIENT
+    summary = "The item is not ready yet (it is still being created or copied here)"
+    hint = "Wait until the item is ready; the copy is tried again until the job's deadline."
+
+
 class Conflict(DocIntelError):
     summary = "The id already exists or is reserved by a pending authorization"
     hint = "Use the pending authorization, delete the existing item, or choose another target id."
@@ -259,6 +269,8 @@ def _copy_failure(status: int | None, code: str, inner: str, msg: str) -> type[D
         return InvalidTargetResource
     if code == "quotaexceeded" or inner == "quotaexceeded" or "out of call volume quota" in msg:
         return QuotaExceeded
+    if inner in ("modelnotready", "classifiernotready"):
+        return ItemNotReady
     return None
 
 
@@ -266,7 +278,7 @@ def _by_status(status: int | None, code: str, inner: str) -> type[DocIntelError]
     """Everything else, by HTTP status or the code the service gave."""
     if status == 409 or code == "conflict" or inner in _CONFLICT_INNER:
         return Conflict
-    if status == 404 or code in ("notfound", "404") or inner in _NOT_FOUND_INNER:
+    if status == 404 or code in ("notfound", "404", "1022") or inner in _NOT_FOUND_INNER:
         return ItemNotFound
     if status == 429 or code in ("429", "toomanyrequests", "ratelimitexceeded"):
         return Throttled

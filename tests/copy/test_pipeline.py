@@ -19,6 +19,7 @@ from shared.docintel import (
     ItemInfo,
     ItemKind,
     ItemNotFound,
+    ItemNotReady,
     Operation,
     OperationStatus,
     QuotaExceeded,
@@ -124,7 +125,7 @@ class TestPoll:
 
 
 def start_error(failed_job: Job, error: DocIntelError) -> p.Action:
-    return p.on_start_error(failed_job, error, "starting the copy at 'primary'", POLICY)
+    return p.on_start_error(failed_job, error, "starting the copy at 'primary'", POLICY, NOW)
 
 
 def failure_message(action: p.Action) -> str:
@@ -139,6 +140,12 @@ class TestStartErrors:
         action = start_error(job(), Throttled("slow down", code="429", retry_after=7))
         assert isinstance(action, p.RetryLater) and action.delay >= 7
         assert "starting the copy at 'primary'" in action.reason and "slow down" in action.reason
+
+    def test_a_source_item_not_ready_yet_is_tried_again_until_the_deadline(self):
+        not_ready = ItemNotReady("still being created", code="InvalidRequest", inner_code="ModelNotReady")
+        assert isinstance(start_error(job(), not_ready), p.RetryLater)
+        late = job(deadline_at=NOW - timedelta(seconds=1))
+        assert "still being created" in failure_message(start_error(late, not_ready))
 
     def test_a_copy_whose_outcome_is_unknown_is_started_again(self):
         action = start_error(job(), CopyOutcomeUnknown("no answer"))
@@ -238,7 +245,17 @@ class TestTarget:
 
     def test_a_missing_item_after_a_reused_authorization_authorizes_again(self):
         action = p.on_target(polling_job(), None, p.VerifyTarget("reused", authorization_used=True), NOW)
-        assert isinstance(action, p.Reauthorize)
+        assert action == p.Reauthorize(
+            "the service could not retrieve the authorization", metadata_unretrievable=True
+        )
+
+    def test_unretrievable_metadata_again_with_a_fresh_authorization_names_the_target_settings(self):
+        again = polling_job(unretrievable_authorizations=1, reauthorizations=1)
+        action = p.on_target(again, None, p.VerifyTarget("reused", authorization_used=True), NOW)
+        assert isinstance(action, p.Finish) and action.error_code == "TargetMisconfigured"
+        message = failure_message(action)
+        assert "DR_RESOURCES__WESTUS2__RESOURCE_ID" in message and "DR_RESOURCES__WESTUS2__REGION" in message
+        assert "already used" not in message
 
     def test_a_missing_item_after_reported_success_fails(self):
         action = p.on_target(polling_job(), None, p.VerifyTarget("the operation succeeded"), NOW)
