@@ -1,12 +1,16 @@
-"""How long copies took, per kind and (source, target) pair: the poller aims its reads with it.
+"""How long copies take: the poller aims its status reads with it, since the service reports no
+progress before a copy ends and no Retry-After.
 
-Kept as an exponential moving average in a small row per pair in the state table, and cached in the
-process.
+Two estimates, each an exponential moving average in a small row of the state table, cached in the
+process: per item (a repeated copy of the same item takes about as long as the last ones) and, for an
+item copied for the first time, per kind and (source, target) pair.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.docintel import ItemKind
@@ -14,61 +18,110 @@ from shared.docintel import ItemKind
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
-log = logging.getLogger("docintel_dr.history")
+log = logging.getLogger("docintel_dr.durations")
 PARTITION = "copy-duration"
 WEIGHT = 0.3  # weight of the newest observation
+#: How far a copy may end from the estimate, as a fraction of it: an item's own history is tight,
+#: other items' is only a rough guide.
+ITEM_SPREAD = 0.2
+PAIR_SPREAD = 0.6
+#: Estimates kept in the process (the table holds them all).
+CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class CopyKey:
+    """Which copy: an item, of a kind, from a source to a target."""
+
+    kind: ItemKind
+    source_alias: str
+    target_alias: str
+    source_id: str
+
+    @property
+    def pair_row(self) -> str:
+        return f"{self.kind.value}.{self.source_alias}.{self.target_alias}"
+
+    @property
+    def item_row(self) -> str:
+        return f"item.{self.pair_row}.{self.source_id}"
+
+
+@dataclass(frozen=True)
+class DurationEstimate:
+    """A copy should take about `seconds`, give or take `spread` (a fraction of it)."""
+
+    seconds: float
+    spread: float
+
+    @property
+    def earliest(self) -> float:
+        return self.seconds * (1 - self.spread)
+
+    @property
+    def latest(self) -> float:
+        return self.seconds * (1 + self.spread)
 
 
 class CopyDurations:
-    """Per-pair copy durations (the table client is passed in, its owner closes it)."""
+    """Copy-duration estimates in the state table (the table client is passed in, its owner closes it)."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
-        self._cache: dict[str, float] = {}
+        self._cache: OrderedDict[str, float] = OrderedDict()
 
-    @staticmethod
-    def _key(kind: ItemKind, source_alias: str, target_alias: str) -> str:
-        return f"{kind.value}.{source_alias}.{target_alias}"
+    async def estimate(self, key: CopyKey) -> DurationEstimate | None:
+        """The item's own history if it has one, else its pair's."""
+        item = await self._read(key.item_row)
+        if item is not None:
+            return DurationEstimate(item, ITEM_SPREAD)
+        pair = await self._read(key.pair_row)
+        return None if pair is None else DurationEstimate(pair, PAIR_SPREAD)
 
-    async def expected(self, kind: ItemKind, source_alias: str, target_alias: str) -> float | None:
-        key = self._key(kind, source_alias, target_alias)
-        if key in self._cache:
-            return self._cache[key]
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = await self._table.get_entity(PARTITION, key)
-        except ResourceNotFoundError:
-            return None
-        self._cache[key] = float(entity["seconds"])
-        return self._cache[key]
-
-    async def observe(
-        self, kind: ItemKind, source_alias: str, target_alias: str, *, at_least: float | None, at_most: float
-    ) -> None:
+    async def observe(self, key: CopyKey, *, at_least: float | None, at_most: float) -> None:
         """Learn from one copy that ended between `at_least` (the last read that saw it running) and
         `at_most` (the read that saw it done) seconds after it started. When no read saw it running,
         `at_most` is only a bound: it lowers a larger estimate and otherwise teaches nothing (a late
         first read must not make the next copies' first reads later still)."""
-        if at_least is not None:
-            await self.record(kind, source_alias, target_alias, (at_least + at_most) / 2)
-            return
-        expected = await self.expected(kind, source_alias, target_alias)
-        if expected is None or expected > at_most:
-            await self.record(kind, source_alias, target_alias, at_most)
+        for row in (key.item_row, key.pair_row):
+            if at_least is not None:
+                await self._record(row, (at_least + at_most) / 2)
+                continue
+            known = await self._read(row)
+            if known is None or known > at_most:
+                await self._record(row, at_most)
 
-    async def record(self, kind: ItemKind, source_alias: str, target_alias: str, seconds: float) -> None:
+    async def _read(self, row: str) -> float | None:
+        if row in self._cache:
+            self._cache.move_to_end(row)
+            return self._cache[row]
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self._table.get_entity(PARTITION, row)
+        except ResourceNotFoundError:
+            return None  # not cached: another instance may learn it
+        value = float(entity["seconds"])
+        self._remember(row, value)
+        return value
+
+    async def _record(self, row: str, seconds: float) -> None:
         if seconds <= 0:
             return
-        previous = await self.expected(kind, source_alias, target_alias)
+        previous = await self._read(row)
         value = seconds if previous is None else (1 - WEIGHT) * previous + WEIGHT * seconds
-        key = self._key(kind, source_alias, target_alias)
-        self._cache[key] = value
+        self._remember(row, value)
         from azure.data.tables import UpdateMode
 
         try:
             await self._table.upsert_entity(
-                {"PartitionKey": PARTITION, "RowKey": key, "seconds": value}, mode=UpdateMode.REPLACE
+                {"PartitionKey": PARTITION, "RowKey": row, "seconds": value}, mode=UpdateMode.REPLACE
             )
         except Exception as exc:  # any storage failure: a lost estimate only makes polling less well aimed
-            log.warning("could not record copy duration for %s: %s", key, exc.__class__.__name__)
+            log.warning("could not record copy duration for %s: %s", row, exc.__class__.__name__)
+
+    def _remember(self, row: str, value: float) -> None:
+        self._cache[row] = value
+        self._cache.move_to_end(row)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.copy.durations import CopyKey
 from shared.docintel import CopyAuthorization, ItemKind
 from shared.timefmt import iso
 
@@ -101,6 +102,10 @@ class Job(BaseModel):
     error_message: str | None = None
     event_published: bool = False
     etag: str | None = Field(default=None, exclude=True)
+
+    @property
+    def copy_key(self) -> CopyKey:
+        return CopyKey(self.kind, self.source_alias, self.target_alias, self.source_id)
 
     def authorized(self, authorization: CopyAuthorization) -> None:
         """The target authorized the copy: the job is ready for copyTo (the target mints the id in v2.1)."""

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.copy.durations import DurationEstimate
 from shared.copy.jobs import Job, JobStatus
 from shared.docintel import (
     AuthorizationClaimsInvalid,
@@ -30,11 +31,10 @@ from shared.settings import PollPolicy
 
 # How many times one job may authorize again (expired or consumed authorization) before it fails.
 MAX_REAUTHORIZATIONS = 2
-# Aiming at a copy's end from its progress: a long remaining time estimated from a low percentage is
-# refined by one more read at REFINE_FRACTION of it.
-REFINE_ABOVE_SECONDS = 3.0
-REFINE_BELOW_PERCENT = 80
-REFINE_FRACTION = 0.85
+# Reads spread over the window where a copy may end, when that window is wide (a rough estimate).
+WINDOW_READS = 8
+# Past the window, the next read waits this fraction of how overdue the copy is.
+OVERDUE_FRACTION = 0.25
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -235,12 +235,12 @@ def downgrade_message(job: Job) -> str:
 
 
 def on_operation(
-    job: Job, operation: Operation, now: datetime, policy: PollPolicy, expected_seconds: float | None
+    job: Job, operation: Operation, now: datetime, policy: PollPolicy, estimate: DurationEstimate | None
 ) -> Action:
     """The operation was read."""
     status = operation.status
     if not status.is_terminal:
-        return SchedulePoll(next_poll_delay(job, operation, now, policy, expected_seconds))
+        return SchedulePoll(next_poll_delay(job, operation, now, policy, estimate))
     if status is OperationStatus.SUCCEEDED:
         return VerifyTarget("the operation succeeded")
     if status is OperationStatus.CANCELED:
@@ -322,46 +322,39 @@ def on_reauthorize_conflict(job: Job, current: CopyAuthorization | None, now: da
 
 
 def next_poll_delay(
-    job: Job, operation: Operation, now: datetime, policy: PollPolicy, expected_seconds: float | None
+    job: Job, operation: Operation, now: datetime, policy: PollPolicy, estimate: DurationEstimate | None
 ) -> float:
     """Seconds until the next status read.
 
-    Aim just after the expected completion: from the operation's progress when it reports one, else
-    from how long earlier copies of the same kind between the same resources took. A read that comes
-    too early costs a whole extra round (at least the service's Retry-After), one that comes a little
-    late costs only the lateness, so the aim errs late (queue delays are whole seconds, rounded up).
-    Without an estimate the delay starts at the minimum and grows 1.5x per read; once a copy is
-    overdue, it grows with how overdue it is. The service's Retry-After is a floor; the policy's
-    maximum is a cap.
+    The service reports no progress before a copy ends (and, from 2023-07-31 on, no Retry-After), so
+    reads are aimed from how long copies took before (`shared.copy.durations`): until the estimate's
+    earliest end, wait; inside the window where the copy may end, read at a steady cadence (the policy's
+    minimum delay for an item's own history, coarser for a rough estimate from other items); past the
+    window, back off with how overdue the copy is. Without any estimate the delay starts at the minimum
+    and grows 1.5x per read. A Retry-After (v2.1 sends one) is a floor; the policy's maximum a cap.
     """
     started = job.started_at or job.created_at
     elapsed = max((now - started).total_seconds(), 0.0)
-    percent = operation.percent_completed
-    if percent is not None and 0 < percent < 100 and elapsed > 0:
-        # Progress is a whole percent, truncated: the estimate errs late, by about total/percent.
-        # Early in a long copy that error is large, so read once more on the way (at a high percent
-        # the estimate is sharp), then aim at the end.
-        delay = elapsed * (100 - percent) / percent
-        if delay > REFINE_ABOVE_SECONDS and percent < REFINE_BELOW_PERCENT:
-            delay *= REFINE_FRACTION
-    elif expected_seconds is not None and expected_seconds > elapsed:
-        delay = expected_seconds - elapsed
-    elif expected_seconds is not None:
-        delay = max(policy.min_delay_seconds, 0.25 * (elapsed - expected_seconds))
-    else:
+    if estimate is None:
         delay = policy.min_delay_seconds * math.pow(1.5, min(job.polls, 20))
+    elif elapsed < estimate.earliest:
+        delay = estimate.earliest - elapsed
+    elif elapsed < estimate.latest:
+        delay = max(policy.min_delay_seconds, estimate.seconds * estimate.spread / WINDOW_READS)
+    else:
+        delay = max(policy.min_delay_seconds, OVERDUE_FRACTION * (elapsed - estimate.seconds))
     delay = min(delay, policy.max_delay_seconds)
     if operation.retry_after is not None:
         delay = max(delay, operation.retry_after)
     return delay
 
 
-def first_poll_delay(policy: PollPolicy, expected_seconds: float | None) -> float:
-    """Delay of the first status read after copyTo was accepted: when earlier copies between the same
-    resources tell how long one takes, at that time; else after the policy's first delay."""
-    if expected_seconds is not None and expected_seconds > policy.first_delay_seconds:
-        return min(expected_seconds, policy.max_delay_seconds)
-    return policy.first_delay_seconds
+def first_poll_delay(policy: PollPolicy, estimate: DurationEstimate | None) -> float:
+    """Delay of the first status read after copyTo was accepted: the earliest a copy of this item is
+    expected to end; without an estimate, the policy's first delay."""
+    if estimate is None:
+        return policy.first_delay_seconds
+    return min(estimate.earliest, policy.max_delay_seconds)
 
 
 def transient_delay(failures: int, policy: PollPolicy, retry_after: float | None) -> float:

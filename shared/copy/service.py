@@ -405,9 +405,7 @@ class CopyService:
             return
         if job.started_at and job.operation_finished_at:
             await self.durations.observe(
-                job.kind,
-                job.source_alias,
-                job.target_alias,
+                job.copy_key,
                 at_least=(job.last_running_at - job.started_at).total_seconds()
                 if job.last_running_at
                 else None,
@@ -457,8 +455,8 @@ class CopyService:
         job.error_message = None
         job.retries = 0
         await self._advance(job, message_id, now)
-        expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
-        await self._send_next(job, delay=p.first_poll_delay(self.settings.poll, expected))
+        estimate = await self.durations.estimate(job.copy_key)
+        await self._send_next(job, delay=p.first_poll_delay(self.settings.poll, estimate))
         log.info("job %s started at %s", job.job_id, job.source_alias)
         return None
 
@@ -522,8 +520,8 @@ class CopyService:
             job.operation_finished_at = now
         else:
             job.last_running_at = now
-        expected = await self.durations.expected(job.kind, job.source_alias, job.target_alias)
-        return p.on_operation(job, operation, now, self.settings.poll, expected)
+        estimate = await self.durations.estimate(job.copy_key)
+        return p.on_operation(job, operation, now, self.settings.poll, estimate)
 
     async def _verify_target(self, job: Job, verify: p.VerifyTarget, now: datetime) -> p.Action:
         try:

@@ -4,41 +4,53 @@ from __future__ import annotations
 
 import pytest
 
-from shared.copy.durations import CopyDurations
+from shared.copy.durations import ITEM_SPREAD, PAIR_SPREAD, CopyDurations, CopyKey
 from shared.docintel import ItemKind
 
-MODEL, CLASSIFIER = ItemKind.MODEL, ItemKind.CLASSIFIER
+INVOICE = CopyKey(ItemKind.MODEL, "primary", "westus2", "invoice")
+RECEIPT = CopyKey(ItemKind.MODEL, "primary", "westus2", "receipt")
 
 
 async def test_a_bracketed_copy_end_teaches_the_midpoint(state_table):
     durations = CopyDurations(state_table)
-    await durations.observe(MODEL, "primary", "westus2", at_least=8.0, at_most=10.0)
-    assert await durations.expected(MODEL, "primary", "westus2") == pytest.approx(9.0)
+    await durations.observe(INVOICE, at_least=8.0, at_most=10.0)
+    estimate = await durations.estimate(INVOICE)
+    assert estimate is not None and estimate.seconds == pytest.approx(9.0)
+
+
+async def test_an_item_is_aimed_from_its_own_copies_and_a_new_one_from_its_pairs(state_table):
+    durations = CopyDurations(state_table)
+    await durations.observe(INVOICE, at_least=29.0, at_most=31.0)
+    own = await durations.estimate(INVOICE)
+    first_copy = await durations.estimate(RECEIPT)
+    assert own is not None and own.spread == ITEM_SPREAD
+    assert (
+        first_copy is not None
+        and first_copy.spread == PAIR_SPREAD
+        and first_copy.seconds == pytest.approx(30)
+    )
+    assert await durations.estimate(CopyKey(ItemKind.CLASSIFIER, "primary", "westus2", "invoice")) is None
+    assert await durations.estimate(CopyKey(ItemKind.MODEL, "primary", "northeurope", "invoice")) is None
 
 
 async def test_a_first_read_that_finds_the_copy_done_never_raises_the_estimate(state_table):
     durations = CopyDurations(state_table)
-    await durations.observe(MODEL, "primary", "westus2", at_least=4.0, at_most=6.0)
+    await durations.observe(INVOICE, at_least=4.0, at_most=6.0)
     for _ in range(10):  # first reads aimed at the estimate, each finding the copy already done
-        await durations.observe(MODEL, "primary", "westus2", at_least=None, at_most=7.0)
-    assert await durations.expected(MODEL, "primary", "westus2") == pytest.approx(5.0)
+        await durations.observe(INVOICE, at_least=None, at_most=7.0)
+    estimate = await durations.estimate(INVOICE)
+    assert estimate is not None and estimate.seconds == pytest.approx(5.0)
 
 
 async def test_an_upper_bound_lowers_a_larger_estimate(state_table):
     durations = CopyDurations(state_table)
-    await durations.observe(MODEL, "primary", "westus2", at_least=20.0, at_most=22.0)
-    await durations.observe(MODEL, "primary", "westus2", at_least=None, at_most=3.0)
-    expected = await durations.expected(MODEL, "primary", "westus2")
-    assert expected is not None and expected < 21.0
-
-
-async def test_pairs_are_learned_separately(state_table):
-    durations = CopyDurations(state_table)
-    await durations.observe(MODEL, "primary", "westus2", at_least=1.0, at_most=3.0)
-    assert await durations.expected(CLASSIFIER, "primary", "westus2") is None
-    assert await durations.expected(MODEL, "primary", "northeurope") is None
+    await durations.observe(INVOICE, at_least=20.0, at_most=22.0)
+    await durations.observe(INVOICE, at_least=None, at_most=3.0)
+    estimate = await durations.estimate(INVOICE)
+    assert estimate is not None and estimate.seconds < 21.0
 
 
 async def test_what_one_instance_learned_another_reads_from_the_table(state_table):
-    await CopyDurations(state_table).observe(MODEL, "primary", "westus2", at_least=8.0, at_most=10.0)
-    assert await CopyDurations(state_table).expected(MODEL, "primary", "westus2") == pytest.approx(9.0)
+    await CopyDurations(state_table).observe(INVOICE, at_least=8.0, at_most=10.0)
+    estimate = await CopyDurations(state_table).estimate(INVOICE)
+    assert estimate is not None and estimate.seconds == pytest.approx(9.0)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.copy import pipeline as p
+from shared.copy.durations import ITEM_SPREAD, PAIR_SPREAD, DurationEstimate
 from shared.copy.jobs import Job, JobStatus
 from shared.docintel import (
     AuthorizationAlreadyUsed,
@@ -279,60 +280,50 @@ class TestReauthorizeConflict:
         assert "another targetId" in failure_message(action)
 
 
+def running() -> Operation:
+    """A copy still running, as the real service reports it: no progress, no Retry-After."""
+    return operation(OperationStatus.RUNNING)
+
+
+ITEM = DurationEstimate(20.0, ITEM_SPREAD)  # this item's own copies took about 20 s
+PAIR = DurationEstimate(20.0, PAIR_SPREAD)  # other items between these resources took about 20 s
+
+
 class TestPollTiming:
-    def test_a_low_percentage_is_refined_by_a_read_on_the_way(self):
-        # 10 s elapsed at 25 %: about 30 s remain, but a whole-percent estimate is rough this early.
-        delay = p.next_poll_delay(
-            polling_job(),
-            operation(OperationStatus.RUNNING, percent_completed=25),
-            NOW,
-            PollPolicy(max_delay_seconds=60),
-            None,
-        )
-        assert delay == pytest.approx(30 * p.REFINE_FRACTION)
+    """The job started 10 s ago (`polling_job`); the service gives no progress."""
 
-    def test_a_high_percentage_aims_at_the_end(self):
-        # 10 s elapsed at 80 %: 2.5 s remain.
-        delay = p.next_poll_delay(
-            polling_job(), operation(OperationStatus.RUNNING, percent_completed=80), NOW, POLICY, None
+    def test_before_the_earliest_expected_end_the_poller_waits_for_it(self):
+        assert p.next_poll_delay(polling_job(), running(), NOW, POLICY, ITEM) == pytest.approx(
+            ITEM.earliest - 10
         )
-        assert delay == pytest.approx(2.5)
 
-    def test_near_the_end_the_next_read_comes_at_once(self):
-        delay = p.next_poll_delay(
-            polling_job(), operation(OperationStatus.RUNNING, percent_completed=99), NOW, POLICY, None
+    def test_inside_an_items_window_reads_come_at_the_policys_cadence(self):
+        job_in_window = polling_job(started_at=NOW - timedelta(seconds=19))
+        assert p.next_poll_delay(job_in_window, running(), NOW, POLICY, ITEM) == POLICY.min_delay_seconds
+
+    def test_inside_a_rough_window_reads_are_spread_out(self):
+        job_in_window = polling_job(started_at=NOW - timedelta(seconds=19))
+        delay = p.next_poll_delay(job_in_window, running(), NOW, POLICY, PAIR)
+        assert (
+            delay == pytest.approx(20.0 * PAIR_SPREAD / p.WINDOW_READS) and delay > POLICY.min_delay_seconds
         )
-        assert delay < 0.2
-
-    def test_the_cap_bounds_the_delay(self):
-        delay = p.next_poll_delay(
-            polling_job(), operation(OperationStatus.RUNNING, percent_completed=1), NOW, POLICY, None
-        )
-        assert delay == POLICY.max_delay_seconds
-
-    def test_history_aims_when_there_is_no_progress(self):
-        delay = p.next_poll_delay(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, 25.0)
-        assert delay == pytest.approx(15)
 
     def test_an_overdue_copy_backs_off_with_how_overdue_it_is(self):
-        slightly = p.next_poll_delay(polling_job(), operation(OperationStatus.RUNNING), NOW, POLICY, 9.0)
-        long_overdue = p.next_poll_delay(
-            polling_job(started_at=NOW - timedelta(seconds=100)),
-            operation(OperationStatus.RUNNING),
-            NOW,
-            POLICY,
-            9.0,
+        slightly = polling_job(started_at=NOW - timedelta(seconds=25))
+        long_overdue = polling_job(started_at=NOW - timedelta(seconds=100))
+        assert p.next_poll_delay(slightly, running(), NOW, POLICY, ITEM) == pytest.approx(0.25 * 5)
+        assert p.next_poll_delay(long_overdue, running(), NOW, POLICY, ITEM) == pytest.approx(
+            min(0.25 * 80, POLICY.max_delay_seconds)
         )
-        assert slightly == POLICY.min_delay_seconds
-        assert long_overdue == pytest.approx(0.25 * 91)
 
     def test_without_information_the_delay_starts_short_and_grows(self):
-        delays = [
-            p.next_poll_delay(polling_job(polls=n), operation(OperationStatus.RUNNING), NOW, POLICY, None)
-            for n in range(8)
-        ]
+        delays = [p.next_poll_delay(polling_job(polls=n), running(), NOW, POLICY, None) for n in range(8)]
         assert delays[0] == POLICY.min_delay_seconds
         assert delays == sorted(delays) and delays[-1] > 10 * delays[0]
+
+    def test_the_cap_bounds_the_delay(self):
+        long = DurationEstimate(3600.0, ITEM_SPREAD)
+        assert p.next_poll_delay(polling_job(), running(), NOW, POLICY, long) == POLICY.max_delay_seconds
 
     def test_retry_after_is_a_floor(self):
         delay = p.next_poll_delay(
@@ -340,9 +331,10 @@ class TestPollTiming:
         )
         assert delay == 7
 
-    def test_the_first_read_follows_history(self):
+    def test_the_first_read_comes_at_the_earliest_expected_end(self):
         assert p.first_poll_delay(POLICY, None) == POLICY.first_delay_seconds
-        assert p.first_poll_delay(POLICY, 12.0) == pytest.approx(12)
+        assert p.first_poll_delay(POLICY, ITEM) == pytest.approx(ITEM.earliest)
+        assert p.first_poll_delay(POLICY, PAIR) == pytest.approx(PAIR.earliest)
 
     def test_transient_retries_back_off_and_honor_retry_after(self):
         assert p.transient_delay(0, POLICY, None) < p.transient_delay(3, POLICY, None) <= 60
