@@ -1,13 +1,13 @@
-"""The full chaos scenario (local/chaos.py) as figures: 200 copies under faults, duplicates, crashes,
-outages and expiring authorizations; nothing may be lost."""
+"""The full chaos scenario (tests/chaos/scenario.py) as figures: 200 copies under faults, duplicates,
+crashes, outages and expiring authorizations; nothing may be lost."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from local.chaos import run_chaos
+from tests.chaos.scenario import run_chaos
 
-HOW = "local stack (runner, Azurite, 3 emulator processes), local/chaos.py run_chaos(200, seed=1)"
+HOW = "local stack (runner, Azurite, 3 emulator processes), tests/chaos/scenario.py run_chaos(200, seed=1)"
 
 
 def run() -> list[dict[str, Any]]:

@@ -378,7 +378,7 @@ def emulator_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def emulator_command(args: argparse.Namespace) -> int:
-    from local.emulator.server import main as emulator_main
+    from local.emulator.cli import main as emulator_main
 
     try:
         return int(emulator_main(list(args.args)) or 0)

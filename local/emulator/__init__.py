@@ -1,8 +1,9 @@
 """Local Azure AI Document Intelligence emulator (see README.md beside this file)."""
 
+from .errors import DIError
 from .network import EmulatorNetwork, RouterTransport
 from .server import EmulatorApp, create_app, main
-from .state import DIError, EmulatorState
+from .state import EmulatorState
 
 __all__ = [
     "DIError",

@@ -1,5 +1,5 @@
 import sys
 
-from local.emulator.server import main
+from local.emulator.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -43,43 +43,125 @@ class EmulatorHandle:
     _http: httpx.Client = field(repr=False)
 
     def _ok(self, r: httpx.Response) -> Any:
+        """The reply's JSON (None when empty) once the status is 2xx. Any: the shape is the route's,
+        and each method below names it."""
         r.raise_for_status()
         return r.json() if r.content else None
 
     def health(self) -> dict[str, Any]:
-        return self._ok(self._http.get("/_emulator/health"))
+        body: dict[str, Any] = self._ok(self._http.get("/_emulator/health"))
+        return body
 
     def seed(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._ok(self._http.post("/_emulator/seed", json=data))
+        counts: dict[str, Any] = self._ok(self._http.post("/_emulator/seed", json=data))
+        return counts
 
     def configure(self, **cfg: Any) -> dict[str, Any]:
         """Same keys as PUT /_emulator/config, e.g. configure(copyDurationSeconds=0.5, rateLimits="off")."""
-        return self._ok(self._http.put("/_emulator/config", json=cfg))
+        config: dict[str, Any] = self._ok(self._http.put("/_emulator/config", json=cfg))
+        return config
 
     def config(self) -> dict[str, Any]:
-        return self._ok(self._http.get("/_emulator/config"))
+        config: dict[str, Any] = self._ok(self._http.get("/_emulator/config"))
+        return config
 
     def outage(self, down: bool, mode: str = "503") -> dict[str, Any]:
-        return self._ok(self._http.post("/_emulator/outage", json={"down": down, "mode": mode}))
+        state: dict[str, Any] = self._ok(
+            self._http.post("/_emulator/outage", json={"down": down, "mode": mode})
+        )
+        return state
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
-        return self._ok(self._http.post("/_emulator/clock", json={"advanceSeconds": seconds}))
+        clock: dict[str, Any] = self._ok(
+            self._http.post("/_emulator/clock", json={"advanceSeconds": seconds})
+        )
+        return clock
 
     def requests(self) -> list[dict[str, Any]]:
-        return self._ok(self._http.get("/_emulator/requests"))
+        log: list[dict[str, Any]] = self._ok(self._http.get("/_emulator/requests"))
+        return log
 
     def clear_requests(self) -> None:
         self._ok(self._http.delete("/_emulator/requests"))
 
     def tokens(self) -> list[str]:
         """Every copy access token this emulated resource has issued."""
-        return self._ok(self._http.get("/_emulator/tokens"))
+        tokens: list[str] = self._ok(self._http.get("/_emulator/tokens"))
+        return tokens
 
     def items(self) -> dict[str, Any]:
-        return self._ok(self._http.get("/_emulator/items"))
+        items: dict[str, Any] = self._ok(self._http.get("/_emulator/items"))
+        return items
 
     def register_peer(self, other: EmulatorHandle) -> None:
         self.configure(peers={other.resource_id: other.endpoint})
+
+
+def _process_resource_id(region: str, port: int) -> str:
+    return (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/docintel-dr-local/providers/"
+        f"Microsoft.CognitiveServices/accounts/docintel-{region}-{port}"
+    )
+
+
+def _option_args(options: dict[str, Any]) -> list[str]:
+    """Command-line flags for ``run_emulator_process``'s options."""
+    argv: list[str] = []
+    for name, value in options.items():
+        if name in _OPTION_FLAGS:
+            argv += [_OPTION_FLAGS[name], str(value)]
+        elif name in _BOOL_FLAGS:
+            argv += [_BOOL_FLAGS[name]] if value else []
+        elif name == "rate_limits":
+            argv += ["--rate-limits", value if isinstance(value, str) else json.dumps(value)]
+        elif name == "peers":
+            for rid, ep in value.items():
+                argv += ["--peer", f"{rid}={ep}"]
+        else:
+            raise TypeError(f"unknown emulator option {name!r}")
+    return argv
+
+
+def _seed_args(seed: dict[str, Any] | str | None) -> tuple[list[str], str | None]:
+    """(the ``--seed`` flag, the temporary file to delete afterwards) for a seed dict or file."""
+    if isinstance(seed, dict):
+        fd, seed_file = tempfile.mkstemp(suffix=".json", prefix="emulator-seed-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(seed, f)
+        return ["--seed", seed_file], seed_file
+    if isinstance(seed, str):
+        return ["--seed", seed], None
+    return [], None
+
+
+def _wait_healthy(
+    proc: subprocess.Popen[bytes], http: httpx.Client, err: IO[bytes], port: int, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            err.seek(0)
+            raise RuntimeError(f"emulator exited with {proc.returncode}: {err.read().decode()[-2000:]}")
+        try:
+            if http.get("/_emulator/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"emulator on port {port} not healthy after {timeout}s")
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 5 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 @contextlib.contextmanager
@@ -100,63 +182,25 @@ def run_emulator_process(
     by itself if its parent process dies.
     """
     port = port or free_port()
-    resource_id = options.get("resource_id") or (
-        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/docintel-dr-local/providers/"
-        f"Microsoft.CognitiveServices/accounts/docintel-{region}-{port}"
-    )
+    resource_id = options.get("resource_id") or _process_resource_id(region, port)
     options["resource_id"] = resource_id
     argv = [sys.executable, "-m", "local.emulator", "--port", str(port), "--region", region, "--key", key]
-    seed_file = None
-    if isinstance(seed, dict):
-        fd, seed_file = tempfile.mkstemp(suffix=".json", prefix="emulator-seed-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(seed, f)
-        argv += ["--seed", seed_file]
-    elif isinstance(seed, str):
-        argv += ["--seed", seed]
-    for name, value in options.items():
-        if name in _OPTION_FLAGS:
-            argv += [_OPTION_FLAGS[name], str(value)]
-        elif name in _BOOL_FLAGS:
-            if value:
-                argv.append(_BOOL_FLAGS[name])
-        elif name == "rate_limits":
-            argv += ["--rate-limits", value if isinstance(value, str) else json.dumps(value)]
-        elif name == "peers":
-            for rid, ep in value.items():
-                argv += ["--peer", f"{rid}={ep}"]
-        else:
-            raise TypeError(f"unknown emulator option {name!r}")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)  # noqa: S603
-    endpoint = f"http://127.0.0.1:{port}"
-    http = httpx.Client(base_url=endpoint, timeout=10.0)
+    seed_argv, seed_file = _seed_args(seed)
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if proc.poll() is not None:
-                err.seek(0)
-                raise RuntimeError(f"emulator exited with {proc.returncode}: {err.read().decode()[-2000:]}")
+        argv += seed_argv + _option_args(options)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        pythonpath = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": pythonpath}
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=err)  # noqa: S603
+            endpoint = f"http://127.0.0.1:{port}"
+            http = httpx.Client(base_url=endpoint, timeout=10.0)
             try:
-                if http.get("/_emulator/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"emulator on port {port} not healthy after {startup_timeout}s")
-            time.sleep(0.05)
-        yield EmulatorHandle(endpoint, region, key, resource_id, proc.pid, http)
+                _wait_healthy(proc, http, err, port, startup_timeout)
+                yield EmulatorHandle(endpoint, region, key, resource_id, proc.pid, http)
+            finally:
+                http.close()
+                _stop(proc)
     finally:
-        http.close()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        err.close()
         if seed_file:
             os.unlink(seed_file)

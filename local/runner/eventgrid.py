@@ -7,21 +7,39 @@
   logged, never fatal), like an event subscription.
 * `trigger_events()`: turns a webhook delivery (Event Grid schema or CloudEvents 1.0, one event or an
   array) into `func.EventGridEvent` / `func.CloudEvent` for an Event Grid trigger.
+* `topic_endpoint()` and `EventGridTriggers.webhook()`: the host's HTTP endpoints for both, the
+  topic at `/_local/eventgrid/api/events` and the trigger webhook at `/runtime/webhooks/EventGrid`
+  (`aeg-event-type` Notification, SubscriptionValidation or Unsubscribe; the CloudEvents OPTIONS
+  handshake).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
+import inspect
 import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from local.runner.functions import FunctionSpec
+from local.runner.http import authorized
+from local.runner.invocations import InvocationRecord, Record, attempt, outcome
 
 log = logging.getLogger("docintel_dr.local.host")
+
+TOPIC_PATH = "/_local/eventgrid/api/events"
+WEBHOOK_PATH = "/runtime/webhooks/eventgrid"  # compared case-insensitively
+EVENT_TYPES = "Notification, SubscriptionValidation or Unsubscribe"
 
 
 class EventGridError(ValueError):
@@ -196,3 +214,93 @@ def validation_code(events: list[dict[str, Any]]) -> str | None:
         if isinstance(data, dict) and "validationCode" in data:
             return str(data["validationCode"])
     return None
+
+
+def wants_cloud_event(spec: FunctionSpec) -> bool:
+    """Whether the trigger parameter is annotated `func.CloudEvent` (else `func.EventGridEvent`)."""
+    annotation = inspect.signature(spec.user_function).parameters[spec.arg_name].annotation
+    return "CloudEvent" in (
+        annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    )
+
+
+# --- the host's endpoints -------------------------------------------------------------------------
+
+
+async def topic_endpoint(sink: TopicSink, request: Request) -> Response:
+    """`POST /_local/eventgrid/api/events`: what `EventGridPublisherClient` sends to a topic."""
+    if not sink.check_key(request.headers):
+        return JSONResponse(
+            {"error": {"code": "Unauthorized", "message": "The aeg-sas-key is missing or wrong."}}, 401
+        )
+    try:
+        await sink.accept(await request.body())
+    except EventGridError as exc:
+        return JSONResponse({"error": {"code": "BadRequest", "message": str(exc)}}, 400)
+    return Response(status_code=200)
+
+
+def _handshake(request: Request) -> Response:
+    """CloudEvents webhook validation (abuse protection)."""
+    origin = request.headers.get("webhook-request-origin", "*")
+    return Response(status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"})
+
+
+def _control_reply(kind: str, events: list[dict[str, Any]]) -> Response | None:
+    """The reply to a delivery that is not a Notification; None for a Notification."""
+    if kind == "SubscriptionValidation":
+        code = validation_code(events)
+        if code is None:
+            return JSONResponse({"error": "no validationCode in the validation event"}, 400)
+        return JSONResponse({"validationResponse": code})
+    if kind == "Unsubscribe":
+        return Response(status_code=202)
+    if kind != "Notification":
+        return JSONResponse({"error": f"header aeg-event-type must be {EVENT_TYPES}"}, 400)
+    return None
+
+
+@dataclass
+class EventGridTriggers:
+    """The Event Grid trigger webhook of a host: deliveries to its event-grid-triggered functions."""
+
+    specs: list[FunctionSpec]
+    keys: Mapping[str, str]  # {"function": ..., "master": ...}
+    invoker: Callable[[FunctionSpec], Callable[[Any], Awaitable[Any]]]
+    record: Record
+
+    async def webhook(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return _handshake(request)
+        if request.method != "POST":
+            return Response(status_code=405, headers={"Allow": "POST, OPTIONS"})
+        query = dict(request.query_params)
+        if not authorized("FUNCTION", dict(request.headers), query, self.keys):
+            return Response(status_code=401)
+        name = query.get("functionName", "")
+        spec = next((s for s in self.specs if s.name == name and s.trigger_type == "eventGridTrigger"), None)
+        if spec is None:
+            return JSONResponse({"error": f"no Event Grid trigger function named '{name}'"}, 404)
+        try:
+            events = parse_events(await request.body())
+        except EventGridError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        reply = _control_reply(request.headers.get("aeg-event-type", ""), events)
+        if reply is not None:
+            return reply
+        try:
+            values = trigger_events(events, wants_cloud_event(spec))
+        except EventGridError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return await self._notify(spec, events, values)
+
+    async def _notify(self, spec: FunctionSpec, events: list[dict[str, Any]], values: list[Any]) -> Response:
+        """Invoke the function once per event; Event Grid redelivers the whole batch when any failed."""
+        invoke = self.invoker(spec)
+        failed = False
+        for event, value in zip(events, values, strict=True):
+            _, seconds, error = await attempt(functools.partial(invoke, value))
+            failed = failed or error is not None
+            detail = f"event id={event.get('id')} type={event.get('type') or event.get('eventType')}"
+            self.record(InvocationRecord(spec.name, "eventGrid", outcome(error), seconds, detail, error))
+        return Response(status_code=500 if failed else 202)

@@ -1,80 +1,73 @@
 """The local runner: runs a `function_app.py` the way the Azure Functions host does, on one machine.
 
 Everything is learned from `app.get_functions()` (see `functions.py`): HTTP triggers are served by
-uvicorn (Starlette) at `http://127.0.0.1:7071/{routePrefix}/{route}`; every queue trigger gets one
-listener with host.json queue semantics (`queues.py`); timers fire on their NCRONTAB schedule
-(`timers.py`); Event Grid triggers take webhook deliveries at `/runtime/webhooks/EventGrid`; and a
-stand-in Event Grid topic at `/_local/eventgrid/api/events` records and forwards what the app
+uvicorn (Starlette) at `http://127.0.0.1:7071/{routePrefix}/{route}` (`http.py`); every queue trigger
+gets one listener with host.json queue semantics (`queues.py`); timers fire on their NCRONTAB
+schedule (`timers.py`); Event Grid triggers take webhook deliveries at `/runtime/webhooks/EventGrid`,
+and a stand-in Event Grid topic at `/_local/eventgrid/api/events` records and forwards what the app
 publishes (`eventgrid.py`). All of it runs in one asyncio loop; sync functions run in threads.
 
-Each invocation is logged on one line: function, outcome, duration, trigger detail.
+This module wires them together: settings and host.json, keys, the HTTP server, one task per
+listener, start and stop. Each invocation is logged on one line (`invocations.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import os
-import random
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from local.runner.eventgrid import EventGridError, TopicSink, parse_events, trigger_events, validation_code
-from local.runner.functions import FunctionSpec, Invoker, discover, encode_for_queue, load_app, resolve
-from local.runner.http import HttpRoute, authorized, build_routes, response_parts
-from local.runner.queues import POISON_SUFFIX, Invocation, QueueHostOptions, QueueTrigger, poll_forever
-from local.runner.timers import Schedule, TimerFire, run_timer
+from local.runner.eventgrid import TOPIC_PATH, WEBHOOK_PATH, EventGridTriggers, TopicSink, topic_endpoint
+from local.runner.faults import FaultSwitches
+from local.runner.functions import FunctionSpec, Invoker, discover, load_app
+from local.runner.http import HttpRoute, HttpTriggers, build_routes
+from local.runner.invocations import InvocationLog, InvocationRecord
+from local.runner.queues import (
+    QueueHostOptions,
+    QueueOutputs,
+    QueueTrigger,
+    close_triggers,
+    poll_forever,
+    queue_trigger,
+)
+from local.runner.timers import run_timer_function
 
 log = logging.getLogger("docintel_dr.local.host")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_PORT = 7071
-TOPIC_PATH = "/_local/eventgrid/api/events"
-EVENTGRID_WEBHOOK_PATH = "/runtime/webhooks/eventgrid"
 # App settings the runner reads for itself (none of them is needed in Azure).
 FUNCTION_KEY_SETTING = "LOCAL_FUNCTION_KEY"
 MASTER_KEY_SETTING = "LOCAL_MASTER_KEY"
 TOPIC_KEY_SETTING = "LOCAL_EVENTGRID_TOPIC_KEY"
 WEBHOOKS_SETTING = "LOCAL_EVENT_WEBHOOKS"
 EVENTS_FILE_SETTING = "LOCAL_EVENTS_FILE"
-DUPLICATE_SETTING = "LOCAL_DUPLICATE_FRACTION"
-CRASH_SETTING = "LOCAL_CRASH_FRACTION"
-FAULT_SEED_SETTING = "LOCAL_FAULT_SEED"
 # JSON merged over host.json (objects key by key), e.g. a shorter queues.visibilityTimeout in tests.
 HOST_JSON_OVERRIDE_SETTING = "LOCAL_HOST_JSON_OVERRIDE"
 # The app settings through which the app finds its Event Grid topic: pointed at the stand-in.
 TOPIC_ENDPOINT_SETTINGS = ("DR_EVENTGRID_TOPIC_ENDPOINT", "DR_EVENTGRID_TOPIC_KEY")
-
-
-@dataclass
-class InvocationRecord:
-    function: str
-    trigger: str  # http | queue | timer | eventGrid
-    outcome: str  # Succeeded | Failed | Poisoned | Undecodable
-    seconds: float
-    detail: str
-    error: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+SUPPORTED_TRIGGERS = ("httpTrigger", "queueTrigger", "timerTrigger", "eventGridTrigger")
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def read_host_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return document
 
 
 def merge_host_json(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -86,44 +79,6 @@ def merge_host_json(base: dict[str, Any], override: dict[str, Any]) -> dict[str,
         else:
             merged[key] = value
     return merged
-
-
-@dataclass
-class FaultSwitches:
-    """The runner's test switches (all off by default): deliver a fraction of queue messages twice,
-    concurrently (`LOCAL_DUPLICATE_FRACTION`); fail a fraction of queue invocations right after the
-    function returned, as a worker that dies before deleting the message (`LOCAL_CRASH_FRACTION`).
-    Each draws from its own `random.Random` seeded from `LOCAL_FAULT_SEED` (default 0)."""
-
-    duplicate_fraction: float = 0.0
-    crash_fraction: float = 0.0
-    seed: str = "0"
-    duplicates: int = 0  # messages delivered twice so far
-    crashes: int = 0  # invocations failed by the crash switch so far
-
-    def __post_init__(self) -> None:
-        self._duplicate_rng = random.Random(f"{self.seed}:duplicate")
-        self._crash_rng = random.Random(f"{self.seed}:crash")
-
-    @classmethod
-    def from_settings(cls, values: Mapping[str, str]) -> FaultSwitches:
-        return cls(
-            duplicate_fraction=float(values.get(DUPLICATE_SETTING, "0") or 0),
-            crash_fraction=float(values.get(CRASH_SETTING, "0") or 0),
-            seed=str(values.get(FAULT_SEED_SETTING, "0") or "0"),
-        )
-
-    def duplicate(self, _message_id: str) -> bool:
-        if self.duplicate_fraction <= 0 or self._duplicate_rng.random() >= self.duplicate_fraction:
-            return False
-        self.duplicates += 1
-        return True
-
-    def crash(self, _message_id: str) -> bool:
-        if self.crash_fraction <= 0 or self._crash_rng.random() >= self.crash_fraction:
-            return False
-        self.crashes += 1
-        return True
 
 
 class _Server(uvicorn.Server):
@@ -167,6 +122,7 @@ class FunctionHost:
         self.function_key = self.values.get(FUNCTION_KEY_SETTING) or secrets.token_urlsafe(24)
         self.values[FUNCTION_KEY_SETTING] = self.function_key
         self.master_key = self.values.get(MASTER_KEY_SETTING) or self.function_key
+        keys = {"function": self.function_key, "master": self.master_key}
         self.route_prefix = str(
             self.host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
         )
@@ -180,17 +136,23 @@ class FunctionHost:
         self.sink = TopicSink(
             self.values.get(TOPIC_KEY_SETTING) or secrets.token_urlsafe(24), events_path, webhooks
         )
-        self.invocations: list[InvocationRecord] = []
+        self.log = InvocationLog()
+        self.invocations: list[InvocationRecord] = self.log.records
+        self.outputs = QueueOutputs(self.values, self.queue_options.message_encoding)
+        self.http = HttpTriggers(self.routes, self.route_prefix, keys, self._invoker, self.log.record)
+        self.eventgrid = EventGridTriggers(self.specs, keys, self._invoker, self.log.record)
         self.stop_event = asyncio.Event()
         self.ready = threading.Event()
         self._socket: socket.socket | None = None
         self._triggers: list[QueueTrigger] = []
-        self._output_clients: dict[str, Any] = {}
         for spec in self.specs:
-            if spec.trigger_type not in ("httpTrigger", "queueTrigger", "timerTrigger", "eventGridTrigger"):
+            if spec.trigger_type not in SUPPORTED_TRIGGERS:
                 log.warning(
                     "%s: trigger type %s is not supported by the local runner", spec.name, spec.trigger_type
                 )
+
+    def _invoker(self, spec: FunctionSpec) -> Invoker:
+        return Invoker(spec, queue_output=self.outputs)
 
     # --- addresses ------------------------------------------------------------------------------
 
@@ -249,345 +211,86 @@ class FunctionHost:
         try:
             if self._startup is not None:
                 await self._startup(dict(self.values))
-            tasks.append(asyncio.create_task(server.serve(sockets=[self._socket]), name="http"))
-            while not server.started:
-                if tasks[0].done():
-                    tasks[0].result()
-                    raise RuntimeError("the HTTP server stopped while starting")
-                await asyncio.sleep(0.02)
-            for spec in self.specs:
-                if spec.trigger_type == "queueTrigger":
-                    try:
-                        trigger = self._queue_trigger(spec)
-                    except (KeyError, RuntimeError) as exc:
-                        log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
-                        continue
-                    self._triggers.append(trigger)
-                    tasks.append(asyncio.create_task(poll_forever(trigger, self.stop_event), name=spec.name))
-                elif spec.trigger_type == "timerTrigger":
-                    tasks.append(asyncio.create_task(self._timer(spec), name=spec.name))
+            tasks.append(await self._start_http(server, self._socket))
+            tasks += self._start_listeners()
             self.ready.set()
             if on_ready is not None:
                 on_ready()
             await self.stop_event.wait()
         finally:
-            self.stop_event.set()
-            server.should_exit = True
-            if tasks:
-                done = await asyncio.gather(*tasks, return_exceptions=True)
-                for spec_task, result in zip(tasks, done, strict=True):
-                    if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                        log.error(
-                            "%s stopped with %s: %s", spec_task.get_name(), result.__class__.__name__, result
-                        )
-            for client in {id(c): c for t in self._triggers for c in (t.client, t.poison)}.values():
-                await client.close()
-            for client in self._output_clients.values():
-                await client.close()
-            await self.sink.aclose()
-            if self._shutdown is not None:
-                await self._shutdown()
-            self._socket.close()
+            await self._stop(server, tasks)
+
+    async def _start_http(self, server: _Server, sock: socket.socket) -> asyncio.Task[Any]:
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.02)
+        return task
+
+    def _start_listeners(self) -> list[asyncio.Task[Any]]:
+        """One task per queue trigger and per timer."""
+        tasks: list[asyncio.Task[Any]] = []
+        for spec in self.specs:
+            if spec.trigger_type == "queueTrigger":
+                try:
+                    trigger = queue_trigger(
+                        spec,
+                        self.values,
+                        self.queue_options,
+                        self._invoker(spec),
+                        self.log.record,
+                        self.faults,
+                    )
+                except (KeyError, RuntimeError) as exc:
+                    log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
+                    continue
+                self._triggers.append(trigger)
+                tasks.append(asyncio.create_task(poll_forever(trigger, self.stop_event), name=spec.name))
+            elif spec.trigger_type == "timerTrigger":
+                timer = run_timer_function(
+                    spec, self.values, self._invoker(spec), self.log.record, self.stop_event
+                )
+                tasks.append(asyncio.create_task(timer, name=spec.name))
+        return tasks
+
+    async def _stop(self, server: _Server, tasks: list[asyncio.Task[Any]]) -> None:
+        self.stop_event.set()
+        server.should_exit = True
+        if tasks:
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, result in zip(tasks, done, strict=True):
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    log.error("%s stopped with %s: %s", task.get_name(), result.__class__.__name__, result)
+        await close_triggers(self._triggers)
+        await self.outputs.aclose()
+        await self.sink.aclose()
+        if self._shutdown is not None:
+            await self._shutdown()
+        assert self._socket is not None
+        self._socket.close()
 
     def request_stop(self) -> None:
         self.stop_event.set()
 
-    # --- invocation log -------------------------------------------------------------------------
-
-    def _record(self, record: InvocationRecord) -> None:
-        self.invocations.append(record)
-        line = (
-            f"Executed '{record.function}' ({record.outcome}, {record.seconds * 1000:.0f} ms) {record.detail}"
-        )
-        if record.error:
-            line += f" error={record.error[:300]}"
-        (log.warning if record.outcome != "Succeeded" else log.info)(line)
-
-    # --- queues ---------------------------------------------------------------------------------
-
-    def _storage_client(self, connection: str, queue: str) -> Any:
-        from azure.storage.queue.aio import QueueClient
-
-        name = connection or "AzureWebJobsStorage"
-        value = self.values.get(name) or self.values.get("AzureWebJobs" + name)
-        if value:
-            return QueueClient.from_connection_string(value, queue)
-        uri = self.values.get(f"{name}__queueServiceUri") or (
-            f"https://{self.values[f'{name}__accountName']}.queue.core.windows.net"
-            if f"{name}__accountName" in self.values
-            else None
-        )
-        if uri is None:
-            raise RuntimeError(f"queue connection '{name}' is not configured: set the app setting {name}")
-        from azure.identity.aio import DefaultAzureCredential
-
-        client_id = self.values.get(f"{name}__clientId")
-        credential = (
-            DefaultAzureCredential(managed_identity_client_id=client_id)
-            if client_id
-            else DefaultAzureCredential()
-        )
-        return QueueClient(uri, queue, credential=credential)
-
-    def _queue_trigger(self, spec: FunctionSpec) -> QueueTrigger:
-        queue = resolve(str(spec.trigger["queueName"]), self.values).lower()
-        connection = str(spec.trigger.get("connection") or "AzureWebJobsStorage")
-        client = self._storage_client(connection, queue)
-        poison = (
-            client
-            if queue.endswith(POISON_SUFFIX)
-            else self._storage_client(connection, queue + POISON_SUFFIX)
-        )
-        invoker = Invoker(spec, queue_output=self._queue_output)
-
-        def report(inv: Invocation) -> None:
-            outcome = {
-                "succeeded": "Succeeded",
-                "failed": "Failed",
-                "poisoned": "Poisoned",
-                "undecodable": "Undecodable",
-            }
-            self._record(
-                InvocationRecord(
-                    spec.name,
-                    "queue",
-                    outcome.get(inv.outcome, inv.outcome),
-                    inv.seconds,
-                    f"queue={inv.queue} id={inv.message_id} dequeueCount={inv.dequeue_count}",
-                    inv.error,
-                )
-            )
-
-        return QueueTrigger(
-            spec.name,
-            client,
-            poison,
-            invoker,
-            self.queue_options,
-            on_invocation=report,
-            duplicate=self.faults.duplicate,
-            crash=self.faults.crash,
-        )
-
-    async def _queue_output(self, binding: dict[str, Any], payloads: list[str]) -> None:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-        queue = resolve(str(binding["queueName"]), self.values).lower()
-        connection = str(binding.get("connection") or "AzureWebJobsStorage")
-        key = f"{connection}/{queue}"
-        client = self._output_clients.get(key)
-        if client is None:
-            client = self._output_clients[key] = self._storage_client(connection, queue)
-            with contextlib.suppress(ResourceExistsError):
-                await client.create_queue()
-        for payload in payloads:
-            body = encode_for_queue(payload, self.queue_options.message_encoding)
-            try:
-                await client.send_message(body)
-            except ResourceNotFoundError:
-                with contextlib.suppress(ResourceExistsError):
-                    await client.create_queue()
-                await client.send_message(body)
-
-    # --- timers ---------------------------------------------------------------------------------
-
-    async def _timer(self, spec: FunctionSpec) -> None:
-        from azure.functions.timer import TimerRequest
-
-        try:
-            schedule = Schedule(resolve(str(spec.trigger["schedule"]), self.values))
-        except (KeyError, ValueError) as exc:
-            # The host does not start such a function either (its binding cannot be resolved).
-            log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
-            return
-        invoker = Invoker(spec, queue_output=self._queue_output)
-        last: datetime | None = None
-
-        async def fire(info: TimerFire, following: datetime) -> None:
-            nonlocal last
-            request = TimerRequest(
-                past_due=info.past_due,
-                schedule_status={
-                    "Last": (last or info.scheduled).isoformat(),
-                    "Next": following.isoformat(),
-                    "LastUpdated": info.started.isoformat(),
-                },
-                schedule={"AdjustForDST": True},
-            )
-            started = time.perf_counter()
-            error = None
-            try:
-                await invoker(request)
-            except Exception as exc:
-                error = f"{exc.__class__.__name__}: {exc}"
-            last = info.scheduled
-            detail = f"timer schedule='{schedule.expression}' pastDue={info.past_due}"
-            if info.startup:
-                detail += " runOnStartup"
-            self._record(
-                InvocationRecord(
-                    spec.name,
-                    "timer",
-                    "Failed" if error else "Succeeded",
-                    time.perf_counter() - started,
-                    detail,
-                    error,
-                )
-            )
-
-        await run_timer(schedule, bool(spec.trigger.get("runOnStartup")), fire, self.stop_event)
-
     # --- HTTP -----------------------------------------------------------------------------------
 
     def asgi(self) -> Starlette:
-        methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
         return Starlette(
             routes=[
                 Route(TOPIC_PATH, self._topic, methods=["POST"]),
-                Route("/{path:path}", self._dispatch, methods=methods),
+                Route("/{path:path}", self._dispatch, methods=HTTP_METHODS),
             ]
         )
 
     async def _topic(self, request: Request) -> Response:
-        if not self.sink.check_key(request.headers):
-            return JSONResponse(
-                {"error": {"code": "Unauthorized", "message": "The aeg-sas-key is missing or wrong."}}, 401
-            )
-        try:
-            await self.sink.accept(await request.body())
-        except EventGridError as exc:
-            return JSONResponse({"error": {"code": "BadRequest", "message": str(exc)}}, 400)
-        return Response(status_code=200)
+        return await topic_endpoint(self.sink, request)
 
     async def _dispatch(self, request: Request) -> Response:
-        path = request.url.path
-        if path.lower().rstrip("/") == EVENTGRID_WEBHOOK_PATH:
-            return await self._eventgrid_webhook(request)
-        prefix = f"/{self.route_prefix}" if self.route_prefix else ""
-        if prefix and not (path.lower() == prefix.lower() or path.lower().startswith(prefix.lower() + "/")):
-            return Response(status_code=404)
-        relative = path[len(prefix) :] or "/"
-        for route in self.routes:
-            params = route.match(relative.rstrip("/") or "/")
-            if params is None:
-                continue
-            spec = route.functions.get(request.method) or (
-                route.functions.get("GET") if request.method == "HEAD" else None
-            )
-            if spec is None:
-                return Response(status_code=405, headers={"Allow": ", ".join(sorted(route.functions))})
-            return await self._invoke_http(spec, request, params)
-        return Response(status_code=404)
-
-    async def _invoke_http(self, spec: FunctionSpec, request: Request, params: dict[str, str]) -> Response:
-        import azure.functions as func
-
-        query = dict(request.query_params)
-        headers = {k: v for k, v in request.headers.items()}
-        if not authorized(
-            str(spec.trigger.get("authLevel", "FUNCTION")),
-            headers,
-            query,
-            {"function": self.function_key, "master": self.master_key},
-        ):
-            self._record(
-                InvocationRecord(
-                    spec.name, "http", "Unauthorized", 0.0, f"{request.method} {request.url.path} -> 401"
-                )
-            )
-            return Response(status_code=401)
-        body = await request.body()
-        req = func.HttpRequest(
-            request.method, str(request.url), headers=headers, params=query, route_params=params, body=body
-        )
-        started = time.perf_counter()
-        try:
-            result = await Invoker(spec, queue_output=self._queue_output)(req)
-            status, out_headers, content = response_parts(result)
-            error = None
-        except Exception as exc:
-            status, out_headers, content = 500, [], b""
-            error = f"{exc.__class__.__name__}: {exc}"
-        self._record(
-            InvocationRecord(
-                spec.name,
-                "http",
-                "Failed" if error else "Succeeded",
-                time.perf_counter() - started,
-                f"{request.method} {request.url.path} -> {status}",
-                error,
-            )
-        )
-        response = Response(content=content, status_code=status)
-        for name, value in out_headers:
-            response.headers.append(name, value)
-        return response
-
-    async def _eventgrid_webhook(self, request: Request) -> Response:
-        query = dict(request.query_params)
-        if request.method == "OPTIONS":  # CloudEvents webhook validation (abuse protection)
-            origin = request.headers.get("webhook-request-origin", "*")
-            return Response(
-                status_code=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}
-            )
-        if request.method != "POST":
-            return Response(status_code=405, headers={"Allow": "POST, OPTIONS"})
-        if not authorized(
-            "FUNCTION",
-            dict(request.headers),
-            query,
-            {"function": self.function_key, "master": self.master_key},
-        ):
-            return Response(status_code=401)
-        name = query.get("functionName", "")
-        spec = next((s for s in self.specs if s.name == name and s.trigger_type == "eventGridTrigger"), None)
-        if spec is None:
-            return JSONResponse({"error": f"no Event Grid trigger function named '{name}'"}, 404)
-        kind = request.headers.get("aeg-event-type", "")
-        try:
-            events = parse_events(await request.body())
-        except EventGridError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        if kind == "SubscriptionValidation":
-            code = validation_code(events)
-            if code is None:
-                return JSONResponse({"error": "no validationCode in the validation event"}, 400)
-            return JSONResponse({"validationResponse": code})
-        if kind == "Unsubscribe":
-            return Response(status_code=202)
-        if kind != "Notification":
-            allowed = "Notification, SubscriptionValidation or Unsubscribe"
-            return JSONResponse({"error": f"header aeg-event-type must be {allowed}"}, 400)
-        annotation = inspect.signature(spec.user_function).parameters[spec.arg_name].annotation
-        want_cloud = "CloudEvent" in (
-            annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-        )
-        try:
-            values = trigger_events(events, want_cloud)
-        except EventGridError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        invoker = Invoker(spec, queue_output=self._queue_output)
-        failed = False
-        for event, value in zip(events, values, strict=True):
-            started = time.perf_counter()
-            error = None
-            try:
-                await invoker(value)
-            except Exception as exc:
-                error = f"{exc.__class__.__name__}: {exc}"
-                failed = True
-            self._record(
-                InvocationRecord(
-                    spec.name,
-                    "eventGrid",
-                    "Failed" if error else "Succeeded",
-                    time.perf_counter() - started,
-                    f"event id={event.get('id')} type={event.get('type') or event.get('eventType')}",
-                    error,
-                )
-            )
-        # Event Grid redelivers the whole batch when any event failed.
-        return Response(status_code=500 if failed else 202)
+        if request.url.path.lower().rstrip("/") == WEBHOOK_PATH:
+            return await self.eventgrid.webhook(request)
+        return await self.http.dispatch(request)
 
 
 def host_for_script(script: Path, settings: Mapping[str, str], **options: Any) -> FunctionHost:

@@ -1,17 +1,21 @@
 """HTTP triggers as the Functions host serves them: `/{routePrefix}/{route}` with route templates
 (`copies/{jobId}`, `{id:int}`, `{name?}`), the declared methods (405 for another method on a known
 route), and function keys for `authLevel` FUNCTION / ADMIN (`x-functions-key` header or `code`
-query; 401 otherwise)."""
+query; 401 otherwise). `HttpTriggers` serves them: an unhandled exception is a 500 with an empty body."""
 
 from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from local.runner.functions import FunctionSpec
+from local.runner.invocations import InvocationRecord, Record, attempt, outcome
 
 DEFAULT_METHODS = ("GET", "POST")
 _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+)(?:\([^)]*\))?)?(\?)?\}$")
@@ -112,3 +116,64 @@ def response_parts(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     if isinstance(result, bytes):
         return 200, [("content-type", "application/octet-stream")], result
     return 200, [("content-type", "text/plain; charset=utf-8")], str(result).encode()
+
+
+@dataclass
+class HttpTriggers:
+    """The HTTP-triggered functions of a host, under `/{route_prefix}`."""
+
+    routes: list[HttpRoute]
+    route_prefix: str
+    keys: Mapping[str, str]  # {"function": ..., "master": ...}
+    invoker: Callable[[FunctionSpec], Callable[[Any], Awaitable[Any]]]
+    record: Record
+
+    def find(self, method: str, path: str) -> tuple[FunctionSpec, dict[str, str]] | Response:
+        """The function and route parameters for a request; else the 404 or 405 to answer."""
+        prefix = f"/{self.route_prefix}" if self.route_prefix else ""
+        if prefix and not (path.lower() == prefix.lower() or path.lower().startswith(prefix.lower() + "/")):
+            return Response(status_code=404)
+        relative = path[len(prefix) :] or "/"
+        for route in self.routes:
+            params = route.match(relative.rstrip("/") or "/")
+            if params is None:
+                continue
+            spec = route.functions.get(method) or (route.functions.get("GET") if method == "HEAD" else None)
+            if spec is None:
+                return Response(status_code=405, headers={"Allow": ", ".join(sorted(route.functions))})
+            return spec, params
+        return Response(status_code=404)
+
+    async def dispatch(self, request: Request) -> Response:
+        found = self.find(request.method, request.url.path)
+        if isinstance(found, Response):
+            return found
+        return await self.invoke(*found, request)
+
+    async def invoke(self, spec: FunctionSpec, params: dict[str, str], request: Request) -> Response:
+        import azure.functions as func
+
+        query = dict(request.query_params)
+        headers = {k: v for k, v in request.headers.items()}
+        where = f"{request.method} {request.url.path}"
+        if not authorized(str(spec.trigger.get("authLevel", "FUNCTION")), headers, query, self.keys):
+            self.record(InvocationRecord(spec.name, "http", "Unauthorized", 0.0, f"{where} -> 401"))
+            return Response(status_code=401)
+        body = await request.body()
+        req = func.HttpRequest(
+            request.method, str(request.url), headers=headers, params=query, route_params=params, body=body
+        )
+        invoke = self.invoker(spec)
+
+        async def call() -> tuple[int, list[tuple[str, str]], bytes]:
+            return response_parts(await invoke(req))
+
+        parts, seconds, error = await attempt(call)
+        status, out_headers, content = parts if parts is not None else (500, [], b"")
+        self.record(
+            InvocationRecord(spec.name, "http", outcome(error), seconds, f"{where} -> {status}", error)
+        )
+        response = Response(content=content, status_code=status)
+        for name, value in out_headers:
+            response.headers.append(name, value)
+        return response

@@ -6,6 +6,11 @@ message whose dequeue count already exceeds `maxDequeueCount` goes to poison wit
 success the message is deleted; on failure it becomes visible again after `visibilityTimeout`, or,
 at `maxDequeueCount`, its body is copied to `<queue>-poison` and it is deleted. Poison copies are
 base64, like the host writes them.
+
+The bindings around it: `storage_client` resolves a binding's `connection` (a connection string, or
+`<conn>__queueServiceUri` / `__accountName` with `DefaultAzureCredential`); `queue_trigger` builds
+the trigger of a function; `QueueOutputs` writes queue output bindings (`func.Out`) after the
+function returns, in `messageEncoding`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +29,21 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
+from local.runner.faults import FaultSwitches
+from local.runner.functions import FunctionSpec, encode_for_queue, resolve
+from local.runner.invocations import InvocationRecord, Record
+
 log = logging.getLogger("docintel_dr.local.host")
 
 LEASE_SECONDS = 600
 POISON_SUFFIX = "-poison"
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+_RECORD_OUTCOMES = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "poisoned": "Poisoned",
+    "undecodable": "Undecodable",
+}
 
 
 @dataclass
@@ -61,6 +78,8 @@ class QueueHostOptions:
 
 
 Invoker = Callable[[QueueMessage], Awaitable[None]]
+# azure.functions declares QueueMessage.__init__ without annotations: called through this typed alias.
+_queue_message: Callable[..., QueueMessage] = QueueMessage
 
 
 class InjectedCrash(RuntimeError):
@@ -201,7 +220,7 @@ class QueueTrigger:
         self._report(message, started, "failed", error)
 
     def _function_message(self, message: Any, body: bytes) -> QueueMessage:
-        return QueueMessage(
+        return _queue_message(
             id=message.id,
             body=body,
             dequeue_count=message.dequeue_count,
@@ -253,3 +272,108 @@ async def poll_forever(trigger: QueueTrigger, stop: asyncio.Event) -> None:
             pass
         delay = min(delay * 2 * random.uniform(0.8, 1.2), trigger.options.max_polling_interval)
     await trigger.drain_in_flight()
+
+
+# --- bindings -------------------------------------------------------------------------------------
+
+
+def storage_client(values: Mapping[str, str], connection: str, queue: str) -> QueueClient:
+    """A client for `queue` through the binding's `connection` setting, as the host resolves it."""
+    name = connection or DEFAULT_CONNECTION
+    value = values.get(name) or values.get("AzureWebJobs" + name)
+    if value:
+        return QueueClient.from_connection_string(value, queue)
+    uri = values.get(f"{name}__queueServiceUri") or (
+        f"https://{values[f'{name}__accountName']}.queue.core.windows.net"
+        if f"{name}__accountName" in values
+        else None
+    )
+    if uri is None:
+        raise RuntimeError(f"queue connection '{name}' is not configured: set the app setting {name}")
+    from azure.identity.aio import DefaultAzureCredential
+
+    client_id = values.get(f"{name}__clientId")
+    credential = (
+        DefaultAzureCredential(managed_identity_client_id=client_id)
+        if client_id
+        else DefaultAzureCredential()
+    )
+    return QueueClient(uri, queue, credential=credential)
+
+
+def queue_trigger(
+    spec: FunctionSpec,
+    values: Mapping[str, str],
+    options: QueueHostOptions,
+    invoke: Invoker,
+    record: Record,
+    faults: FaultSwitches,
+) -> QueueTrigger:
+    """The trigger of a queue-triggered function (raises KeyError or RuntimeError when its queue
+    name or connection cannot be resolved)."""
+    queue = resolve(str(spec.trigger["queueName"]), values).lower()
+    connection = str(spec.trigger.get("connection") or DEFAULT_CONNECTION)
+    client = storage_client(values, connection, queue)
+    poison = (
+        client if queue.endswith(POISON_SUFFIX) else storage_client(values, connection, queue + POISON_SUFFIX)
+    )
+
+    def report(inv: Invocation) -> None:
+        record(
+            InvocationRecord(
+                spec.name,
+                "queue",
+                _RECORD_OUTCOMES.get(inv.outcome, inv.outcome),
+                inv.seconds,
+                f"queue={inv.queue} id={inv.message_id} dequeueCount={inv.dequeue_count}",
+                inv.error,
+            )
+        )
+
+    return QueueTrigger(
+        spec.name,
+        client,
+        poison,
+        invoke,
+        options,
+        on_invocation=report,
+        duplicate=faults.duplicate,
+        crash=faults.crash,
+    )
+
+
+async def close_triggers(triggers: list[QueueTrigger]) -> None:
+    """Close every trigger's clients (a poison queue's trigger shares one)."""
+    for client in {id(c): c for t in triggers for c in (t.client, t.poison)}.values():
+        await client.close()
+
+
+class QueueOutputs:
+    """Queue output bindings: one client per (connection, queue), the queue created when missing."""
+
+    def __init__(self, values: Mapping[str, str], encoding: str) -> None:
+        self.values = values
+        self.encoding = encoding
+        self._clients: dict[str, QueueClient] = {}
+
+    async def __call__(self, binding: dict[str, Any], payloads: list[str]) -> None:
+        queue = resolve(str(binding["queueName"]), self.values).lower()
+        connection = str(binding.get("connection") or DEFAULT_CONNECTION)
+        key = f"{connection}/{queue}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = storage_client(self.values, connection, queue)
+            with contextlib.suppress(ResourceExistsError):
+                await client.create_queue()
+        for payload in payloads:
+            body = encode_for_queue(payload, self.encoding)
+            try:
+                await client.send_message(body)
+            except ResourceNotFoundError:
+                with contextlib.suppress(ResourceExistsError):
+                    await client.create_queue()
+                await client.send_message(body)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()

@@ -1,17 +1,27 @@
 """Timer triggers: NCRONTAB schedules (six fields, seconds first; five-field cron too; `hh:mm:ss`
 TimeSpans), `runOnStartup`, and `past_due` when an invocation starts later than scheduled (for
 example because the previous run overran: runs of one timer never overlap, as in the host).
-UTC, like the host's default."""
+UTC, like the host's default.
+
+`run_timer_function` runs one timer-triggered function: `func.TimerRequest` with `past_due` and
+`schedule_status` (Last, Next, LastUpdated), one invocation record per run."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from croniter import croniter
+
+from local.runner.functions import FunctionSpec, resolve
+from local.runner.invocations import InvocationRecord, Record, attempt, outcome
+
+log = logging.getLogger("docintel_dr.local.host")
 
 PAST_DUE_TOLERANCE = timedelta(seconds=1)
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})$")
@@ -90,3 +100,42 @@ async def run_timer(
             due, following = following, schedule.next_after(following)
         await fire(TimerFire(due, started, past_due=late), following)
         due = following
+
+
+async def run_timer_function(
+    spec: FunctionSpec,
+    values: Mapping[str, str],
+    invoke: Callable[[Any], Awaitable[Any]],
+    record: Record,
+    stop: asyncio.Event,
+) -> None:
+    """Fire `spec` on its schedule until `stop` is set; a schedule that cannot be resolved or parsed
+    disables the function (logged), as the host does not start such a function either."""
+    from azure.functions.timer import TimerRequest
+
+    try:
+        schedule = Schedule(resolve(str(spec.trigger["schedule"]), values))
+    except (KeyError, ValueError) as exc:
+        log.error("%s is disabled: %s", spec.name, exc.args[0] if exc.args else exc)
+        return
+    last: datetime | None = None
+
+    async def fire(info: TimerFire, following: datetime) -> None:
+        nonlocal last
+        request = TimerRequest(
+            past_due=info.past_due,
+            schedule_status={
+                "Last": (last or info.scheduled).isoformat(),
+                "Next": following.isoformat(),
+                "LastUpdated": info.started.isoformat(),
+            },
+            schedule={"AdjustForDST": True},
+        )
+        _, seconds, error = await attempt(lambda: invoke(request))
+        last = info.scheduled
+        detail = f"timer schedule='{schedule.expression}' pastDue={info.past_due}"
+        if info.startup:
+            detail += " runOnStartup"
+        record(InvocationRecord(spec.name, "timer", outcome(error), seconds, detail, error))
+
+    await run_timer(schedule, bool(spec.trigger.get("runOnStartup")), fire, stop)

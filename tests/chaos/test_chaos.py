@@ -1,6 +1,6 @@
 """Nothing is lost under faults, duplicates, crashes, outages and expired authorizations.
 
-The scenario (`local/chaos.py`) runs the whole local stack (runner, Azurite, three emulator
+The scenario (`tests/chaos/scenario.py`) runs the whole local stack (runner, Azurite, three emulator
 processes) with transient faults on every route, failing copies, duplicate deliveries, crashes
 after side effects, a source outage during a sync, a target outage, a latency spike and
 authorizations that expire while their messages wait; it is driven only through the HTTP API.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.chaos import ChaosReport, run_chaos
+from tests.chaos.scenario import ChaosReport, run_chaos
 
 
 def check(report: ChaosReport) -> None:

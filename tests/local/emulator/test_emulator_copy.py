@@ -80,6 +80,7 @@ async def three_step_copy(
             assert item["docTypes"]["invoice"]["fieldSchema"] == {"Total": {"type": "number"}}
         else:
             assert item["classifierId"] == target_id and "formA" in item["docTypes"]
+    assert target_id is not None
     return target_id
 
 

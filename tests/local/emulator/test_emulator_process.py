@@ -68,7 +68,7 @@ def test_process_is_terminated_when_the_body_raises():
 
 
 def test_cli_main_rejects_bad_arguments():
-    from local.emulator.server import main
+    from local.emulator.cli import main
 
     with pytest.raises(SystemExit):
         main(["--region", "westus2"])

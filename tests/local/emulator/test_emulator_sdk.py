@@ -70,6 +70,7 @@ def test_sdk_sees_the_error_table(clients):
     auth.target_model_id = "something-else"
     with pytest.raises(HttpResponseError) as e:
         s.begin_copy_model_to("src-model", auth)
+    assert e.value.error is not None
     assert e.value.status_code == 400 and e.value.error.code == "1002"
     assert e.value.error.innererror["code"] == "InvalidAuthorizationClaims"
     with pytest.raises(HttpResponseError) as e:

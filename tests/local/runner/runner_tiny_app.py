@@ -2,8 +2,10 @@
 
 import json
 import time
+from typing import cast
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest as TimerRequestImpl
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -59,7 +61,9 @@ async def unwatched(msg: func.QueueMessage) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="*/1 * * * * *")
 def tick(timer: func.TimerRequest) -> None:
-    calls["tick"].append({"past_due": timer.past_due, "at": time.time(), "status": timer.schedule_status})
+    # The host passes an azure.functions.timer.TimerRequest; the abstract type lacks schedule_status.
+    status = cast(TimerRequestImpl, timer).schedule_status
+    calls["tick"].append({"past_due": timer.past_due, "at": time.time(), "status": status})
 
 
 @app.timer_trigger(arg_name="timer", schedule="%TINY_SCHEDULE%", run_on_startup=True)

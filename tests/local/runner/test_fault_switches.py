@@ -96,7 +96,10 @@ def test_switches_are_off_by_default_and_reproducible_from_the_seed():
 
 
 def test_host_json_override_merges_objects_and_replaces_values():
-    base = {"version": "2.0", "extensions": {"queues": {"batchSize": 16, "visibilityTimeout": "00:00:10"}}}
+    base: dict[str, Any] = {
+        "version": "2.0",
+        "extensions": {"queues": {"batchSize": 16, "visibilityTimeout": "00:00:10"}},
+    }
     merged = merge_host_json(base, {"extensions": {"queues": {"visibilityTimeout": "00:00:01"}}})
     assert merged["extensions"]["queues"] == {"batchSize": 16, "visibilityTimeout": "00:00:01"}
     assert base["extensions"]["queues"]["visibilityTimeout"] == "00:00:10"  # not mutated

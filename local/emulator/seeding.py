@@ -1,0 +1,93 @@
+"""Seeding: put models (v3/v4 and v2.1) and classifiers into an emulated resource, filling in what a
+real item would carry (dates, expiry, build mode, doc types)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clock import plus_two_years
+from .items import Item, ItemStore
+from .versions import ID_PATTERN, LATEST, PREBUILT_IDS, UUID_PATTERN
+
+
+def _v21_train_result() -> dict[str, Any]:
+    return {"trainingDocuments": [], "fields": [], "averageModelAccuracy": 0, "errors": []}
+
+
+def _classifier_doc_types() -> dict[str, Any]:
+    return {
+        "formA": {
+            "azureBlobSource": {
+                "containerUrl": "https://example.blob.core.windows.net/training",
+                "prefix": "formA/",
+            }
+        }
+    }
+
+
+def seed(store: ItemStore, data: dict[str, Any], now: str) -> dict[str, int]:
+    """Add ``data`` (``{"models": [...], "classifiers": [...]}``) to ``store``; the counts added.
+    Raises ValueError on an invalid entry (the entries before it stay)."""
+    models = data.get("models") or []
+    classifiers = data.get("classifiers") or []
+    if not isinstance(models, list) or not isinstance(classifiers, list):
+        raise ValueError("'models' and 'classifiers' must be lists")
+    n21 = 0
+    for m in models:
+        if str(m.get("apiVersion", "")) in ("2.1", "v2.1"):
+            mid, item = v21_model(m, now)
+            store.v21_models[mid] = item
+            n21 += 1
+        else:
+            mid, item = model(m, now)
+            store.models[mid] = item
+    for c in classifiers:
+        cid, item = classifier(c, now)
+        store.classifiers[cid] = item
+    return {"models": len(models) - n21, "v21Models": n21, "classifiers": len(classifiers)}
+
+
+def model(m: Item, now: str) -> tuple[str, Item]:
+    mid = m.get("modelId")
+    if not isinstance(mid, str) or not ID_PATTERN.match(mid) or mid in PREBUILT_IDS:
+        raise ValueError(f"invalid modelId {mid!r}")
+    out = dict(m)
+    out.setdefault("createdDateTime", now)
+    # inferred: custom items carry an expiry (the examples show one); the emulator uses created + 2 years
+    out.setdefault("expirationDateTime", plus_two_years(out["createdDateTime"]))
+    out.setdefault("apiVersion", LATEST)
+    build_mode = out.get("buildMode") or "template"
+    out.setdefault("buildMode", build_mode)
+    out.setdefault("docTypes", {mid: {"buildMode": build_mode, "fieldSchema": {}, "fieldConfidence": {}}})
+    out.setdefault("tags", {})
+    return mid, out
+
+
+def v21_model(m: Item, now: str) -> tuple[str, Item]:
+    mid = m.get("modelId")
+    if not isinstance(mid, str) or not UUID_PATTERN.match(mid):
+        raise ValueError(f"a v2.1 modelId must be a GUID, got {mid!r}")
+    info = m.get("modelInfo") or {}
+    return mid, {
+        "modelId": mid,
+        "modelName": m.get("modelName", info.get("modelName", m.get("description"))),
+        "status": m.get("status", info.get("status", "ready")),
+        "createdDateTime": m.get("createdDateTime", info.get("createdDateTime", now)),
+        "lastUpdatedDateTime": m.get("lastUpdatedDateTime", info.get("lastUpdatedDateTime", now)),
+        "attributes": m.get("attributes", info.get("attributes", {"isComposed": False})),
+        "trainResult": m.get("trainResult", _v21_train_result()),
+        **({"composedTrainResults": m["composedTrainResults"]} if "composedTrainResults" in m else {}),
+        **({"keys": m["keys"]} if "keys" in m else {}),
+    }
+
+
+def classifier(c: Item, now: str) -> tuple[str, Item]:
+    cid = c.get("classifierId")
+    if not isinstance(cid, str) or not ID_PATTERN.match(cid):
+        raise ValueError(f"invalid classifierId {cid!r}")
+    out = dict(c)
+    out.setdefault("createdDateTime", now)
+    out.setdefault("expirationDateTime", plus_two_years(out["createdDateTime"]))
+    out.setdefault("apiVersion", LATEST)
+    out.setdefault("docTypes", _classifier_doc_types())
+    return cid, out
