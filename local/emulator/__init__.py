@@ -2,7 +2,8 @@
 
 from .errors import DIError
 from .network import EmulatorNetwork, RouterTransport
-from .server import EmulatorApp, create_app, main
+from .cli import main
+from .server import EmulatorApp, create_app
 from .state import EmulatorState
 
 __all__ = [
