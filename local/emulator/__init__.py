@@ -1,8 +1,8 @@
 """Local Azure AI Document Intelligence emulator (see README.md beside this file)."""
 
+from .cli import main
 from .errors import DIError
 from .network import EmulatorNetwork, RouterTransport
-from .cli import main
 from .server import EmulatorApp, create_app
 from .state import EmulatorState
 
