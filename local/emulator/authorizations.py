@@ -5,19 +5,24 @@ authorization is checked (``validate``), then consumed by ``commit``, which crea
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from .clock import Clock, fmt_time
+from .clock import Clock, fmt_time, parse_time
 from .errors import DIError, bad_request, copy_refused
 from .items import Item, ItemStore
 from .resource import Resource
 from .versions import ID_PATTERN, LATEST, PREBUILT_IDS, V21, VERSIONS, Version
 
-AUTH_TTL = 24 * 3600.0
+# How long an authorization is good for (recorded: expirationDateTime = reply Date + 1 h for every
+# v3/v4 version; v2.1 expirationDateTimeTicks = Unix seconds of the reply Date + 24 h).
+AUTH_TTL = 3600.0
+AUTH_TTL_V21 = 24 * 3600.0
 _LABELS = {"model": "Model", "classifier": "Classifier"}
 _COLLECTIONS = {"model": "documentModels", "classifier": "documentClassifiers"}
 
@@ -57,14 +62,15 @@ class Authorizations:
         if kind == "model":
             self._check_quota()
         token = secrets.token_urlsafe(32)
-        expires = self.clock.now() + AUTH_TTL
-        loc_q = f"?api-version={ver.name}" if ver.name == "2022-08-31" else ""  # as in that version's example
+        # whole seconds, rounded up (recorded: 3600 or 3601 s after the reply's Date)
+        expires = float(math.ceil(self.clock.now()) + self.lifetime(kind))
         res = self.resource
+        location = f"{res.endpoint}{ver.prefix}/{_COLLECTIONS[kind]}/{item_id}?api-version={ver.name}"
         claims = {
             "targetResourceId": res.resource_id,
             "targetResourceRegion": res.region,
             f"target{label}Id": item_id,
-            f"target{label}Location": f"{res.endpoint}{ver.prefix}/{_COLLECTIONS[kind]}/{item_id}{loc_q}",
+            f"target{label}Location": location,
             "accessToken": token,
             "expirationDateTime": fmt_time(expires),
         }
@@ -76,8 +82,8 @@ class Authorizations:
         self._check_quota()
         item_id = str(uuid.uuid4())
         token = secrets.token_urlsafe(32)
-        expires = self.clock.now() + AUTH_TTL
-        # inferred: expirationDateTimeTicks as seconds since the epoch (the spec text's wording)
+        # expirationDateTimeTicks: Unix seconds (recorded: exactly the reply's Date + 24 h)
+        expires = float(int(self.clock.now()) + self.lifetime("v21"))
         claims = {
             "modelId": item_id,
             "accessToken": token,
@@ -88,6 +94,19 @@ class Authorizations:
         self.auths[token] = Authorization(token, "v21", item_id, claims, expires, None, None, V21)
         self.reserved[("v21", item_id)] = token
         return {"modelId": item_id, "accessToken": token, "expirationDateTimeTicks": int(expires)}
+
+    def lifetime(self, kind: str) -> float:
+        """Seconds an authorization of ``kind`` is good for."""
+        if self.resource.authorization_lifetime is not None:
+            return self.resource.authorization_lifetime
+        return AUTH_TTL_V21 if kind == "v21" else AUTH_TTL
+
+    def is_reserved(self, kind: str, item_id: str) -> bool:
+        """Whether ``item_id`` is only reserved here by a pending authorization (a copy into this
+        resource has not yet created it)."""
+        token = self.reserved.get((kind, item_id))
+        auth = self.auths.get(token) if token is not None else None
+        return auth is not None and not auth.consumed and auth.expires > self.clock.now()
 
     def _check_reservation(self, kind: str, item_id: str, label: str) -> None:
         token = self.reserved.get((kind, item_id))
@@ -136,25 +155,30 @@ class Authorizations:
 
     def validate(self, token: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Check a copy about to start against its authorization; what the source needs to know of
-        the target. A refused authorization is dropped (unless a copy already used it)."""
-        auth = self.auths.get(token)
+        the target. A copy that names another region never reaches the authorization (the source
+        looks for it in that region), so nothing is checked or changed then; otherwise a refused
+        authorization is dropped (unless a copy already used it)."""
+        res = self.resource
+        target = {"resourceId": res.resource_id, "region": res.region, "cmk": res.cmk}
         claims = payload.get("claims") or {}
+        if str(claims.get("targetResourceRegion", "")).lower() != res.region.lower():
+            return target
+        auth = self.auths.get(token)
         if auth is None:
             raise _bad_claims()
-        if auth.kind != payload.get("kind") or any(claims.get(k) != v for k, v in auth.claims.items()):
+        if auth.kind != payload.get("kind") or not _same_claims(auth.claims, claims):
             self._release_unless_consumed(auth)
             raise _bad_claims()
         if auth.expires <= self.clock.now():
             self._release_unless_consumed(auth)
             raise copy_refused(
-                "The copy authorization has expired. Authorizations are valid for "
-                "24 hours; request a new one from the target resource.",
+                "The copy authorization has expired. Authorizations are valid for one hour "
+                "(API v2.1: 24 hours); request a new one from the target resource.",
                 "AuthorizationExpired",
             )
         if not auth.consumed and payload.get("buildMode") == "neural":
             self._check_neural_quota(auth)
-        res = self.resource
-        return {"resourceId": res.resource_id, "region": res.region, "cmk": res.cmk}
+        return target
 
     def _check_neural_quota(self, auth: Authorization) -> None:
         # inferred: the neural limit can only be checked once the source says the model is neural
@@ -173,9 +197,9 @@ class Authorizations:
         auth = self.auths.get(token)
         if auth is None or auth.consumed or auth.kind != payload.get("kind"):
             return None
-        definition = payload.get("definition") or {}
+        source = Source(payload.get("definition") or {}, str(payload.get("sourceId") or ""))
         ver = VERSIONS.get(str(payload.get("apiVersion")), VERSIONS[LATEST])
-        item = _COMMITTED[auth.kind](definition, auth, fmt_time(self.clock.now()), ver)
+        item = _COMMITTED[auth.kind](source, auth, fmt_time(self.clock.now()), ver)
         self.store.of_kind(auth.kind)[auth.item_id] = item
         auth.consumed = True
         self.reserved.pop((auth.kind, auth.item_id), None)
@@ -224,46 +248,92 @@ def _bad_claims() -> DIError:
     )
 
 
-def _committed_v21(d: Item, auth: Authorization, now: str, ver: Version) -> Item:
-    item = {
-        **d,
-        "modelId": auth.item_id,
-        "status": "ready",
-        "createdDateTime": now,
-        "lastUpdatedDateTime": now,
-    }
+def _same_claims(issued: dict[str, Any], sent: dict[str, Any]) -> bool:
+    """Whether ``sent`` means what was ``issued``: the service checks what an authorization says, not
+    its bytes (an SDK re-serializes expirationDateTime as ``...:54.000Z``; recorded copies with
+    ``.0000000Z`` succeed). Resource ids, regions and hosts compare case-insensitively (inferred:
+    Azure treats them so)."""
+    return all(_same_claim(name, value, sent.get(name)) for name, value in issued.items())
+
+
+def _same_claim(name: str, issued: Any, sent: Any) -> bool:
+    if name == "expirationDateTime":
+        try:
+            return parse_time(str(sent)) == parse_time(str(issued))
+        except ValueError:
+            return False
+    if not isinstance(sent, str) or not isinstance(issued, str):
+        return bool(sent == issued)
+    if name in ("targetResourceId", "targetResourceRegion", "modelId"):  # modelId: a v2.1 GUID
+        return sent.lower() == issued.lower()
+    if name.endswith("Location"):
+        return _same_url(sent, issued)
+    return sent == issued
+
+
+def _same_url(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme.lower(), pa.netloc.lower(), pa.path, pa.query) == (
+        pb.scheme.lower(),
+        pb.netloc.lower(),
+        pb.path,
+        pb.query,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a copy brings to the target: the source item as the source holds it, and its id."""
+
+    definition: Item
+    source_id: str
+
+
+def _committed_v21(src: Source, auth: Authorization, now: str, ver: Version) -> Item:
+    # the copy keeps the source's name, attributes, dates and train results (recorded)
+    item = {**src.definition, "modelId": auth.item_id, "status": "ready"}
     item.pop("keys", None)
     return item
 
 
-def _committed_v3(id_field: str, d: Item, auth: Authorization, now: str, ver: Version) -> Item:
-    rest = {k: v for k, v in d.items() if k not in (id_field, "createdDateTime", "modifiedDateTime")}
-    item = {
+def _committed_v3(id_field: str, src: Source, auth: Authorization, now: str, ver: Version) -> Item:
+    """A copied model or classifier, as the recordings show it per version of the copy request."""
+    d = src.definition
+    keep_out = (id_field, "createdDateTime", "modifiedDateTime", "apiVersion", "tags", "description")
+    created = d.get("createdDateTime", now) if ver.copy_keeps_created else now
+    item: Item = {
         id_field: auth.item_id,
-        "createdDateTime": now,
-        "modifiedDateTime": now,
-        **rest,
+        "createdDateTime": created,
+        # the copy keeps the source's modifiedDateTime (recorded, 2024-11-30)
+        "modifiedDateTime": d.get("modifiedDateTime", d.get("createdDateTime", now)),
+        **{k: v for k, v in d.items() if k not in keep_out},
         "apiVersion": ver.name,
     }
-    # inferred: description/tags from the authorization when given, else the source's
-    if auth.description is not None:
-        item["description"] = auth.description
-    if auth.tags is not None and id_field == "modelId":
-        item["tags"] = dict(auth.tags)
+    doc_types = item.get("docTypes")
+    if ver.renames_doc_type and isinstance(doc_types, dict) and src.source_id in doc_types:
+        item["docTypes"] = {(auth.item_id if k == src.source_id else k): v for k, v in doc_types.items()}
+    # description: the authorization's, else the source's (recorded for a classifier)
+    description = auth.description if auth.description is not None else d.get("description")
+    if description is not None:
+        item["description"] = description
+    # tags: a model takes the authorization's (recorded), else the source's (inferred); a copied
+    # classifier has none, even when the authorization had tags (recorded)
+    tags = auth.tags if auth.tags is not None else d.get("tags")
+    if tags and id_field == "modelId":
+        item["tags"] = dict(tags)
     return item
 
 
-def _committed_model(d: Item, auth: Authorization, now: str, ver: Version) -> Item:
-    return _committed_v3("modelId", d, auth, now, ver)
+def _committed_model(src: Source, auth: Authorization, now: str, ver: Version) -> Item:
+    return _committed_v3("modelId", src, auth, now, ver)
 
 
-def _committed_classifier(d: Item, auth: Authorization, now: str, ver: Version) -> Item:
-    return _committed_v3("classifierId", d, auth, now, ver)
+def _committed_classifier(src: Source, auth: Authorization, now: str, ver: Version) -> Item:
+    return _committed_v3("classifierId", src, auth, now, ver)
 
 
-# The item a committed copy creates at the target, per kind: the source's definition, the target's id,
-# new dates, the request's API version.
-_COMMITTED: dict[str, Callable[[Item, Authorization, str, Version], Item]] = {
+# The item a committed copy creates at the target, per kind.
+_COMMITTED: dict[str, Callable[[Source, Authorization, str, Version], Item]] = {
     "v21": _committed_v21,
     "model": _committed_model,
     "classifier": _committed_classifier,

@@ -27,7 +27,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", help="JSON file with {models: [...], classifiers: [...]}")
     p.add_argument("--resource-id", help="ARM id of the emulated resource")
     p.add_argument("--cmk", action="store_true", help="resource uses customer-managed keys")
-    p.add_argument("--copy-duration", type=float, default=3.0, help="seconds a copy takes (default 3)")
+    p.add_argument(
+        "--copy-duration",
+        type=float,
+        default=None,
+        help="base seconds of every copy (each within +-15%%); default: drawn per item from --copy-durations",
+    )
+    p.add_argument(
+        "--copy-durations",
+        default="1,6",
+        metavar="LOW,HIGH",
+        help="range of the per-item base copy durations in seconds (default 1,6: copies of small models)",
+    )
+    p.add_argument(
+        "--authorization-lifetime",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="lifetime of copy authorizations (default: as the service, 1 hour; v2.1 24 hours)",
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="percentCompleted while a copy runs (the service shows none)"
+    )
+    p.add_argument(
+        "--poll-retry-after",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="send Retry-After on polls of unfinished copies (the service does not)",
+    )
     p.add_argument("--accept-any-token", action="store_true", help="accept any well-formed JWT bearer token")
     p.add_argument("--model-limit", type=int, default=5000)
     p.add_argument("--neural-limit", type=int, default=500)
@@ -56,6 +84,10 @@ def state_from_args(args: argparse.Namespace) -> EmulatorState:
         resource_id=args.resource_id,
         cmk=args.cmk,
         copy_duration=args.copy_duration,
+        copy_durations=_duration_range(args.copy_durations),
+        authorization_lifetime=args.authorization_lifetime,
+        progress=args.progress,
+        poll_retry_after=args.poll_retry_after,
         accept_any_token=args.accept_any_token,
         model_limit=args.model_limit,
         neural_limit=args.neural_limit,
@@ -64,6 +96,11 @@ def state_from_args(args: argparse.Namespace) -> EmulatorState:
         random_seed=args.random_seed,
         peers=peers,
     )
+
+
+def _duration_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return float(low), float(high or low)
 
 
 def seed_from_file(state: EmulatorState, path: str) -> bool:
@@ -101,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         lifespan="on",
         http="h11",
+        # the emulator sends its own Date (emulator clock) and, like the service, no Server header
+        date_header=False,
+        server_header=False,
         loop="asyncio",
     )
     server = uvicorn.Server(config)

@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from email.utils import formatdate
 
 TWO_YEARS = 730 * 86400.0
 
 
 def fmt_time(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def fmt_time_7(ts: float) -> str:
+    """With seven fractional digits, as v2.1 copy results show a started operation's times."""
+    whole = int(ts)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1e7):07d}Z"
+
+
+def http_date(ts: float) -> str:
+    """The ``Date`` response header (RFC 1123, GMT)."""
+    return formatdate(ts, usegmt=True)
 
 
 def parse_time(s: str) -> float:

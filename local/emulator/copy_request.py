@@ -9,11 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .clock import parse_time
-from .errors import bad_request, invalid_target
+from .errors import bad_request, invalid_target, v21_copy_invalid
 from .versions import ARM_ID_PATTERN, ID_PATTERN, REGION_PATTERN, UUID_PATTERN
 
-_V21_FIELDS = ("targetResourceId", "targetResourceRegion", "copyAuthorization")
-_V21_AUTH_FIELDS = ("modelId", "accessToken", "expirationDateTimeTicks")
 _LABELS = {"model": "Model", "classifier": "Classifier"}
 
 
@@ -21,11 +19,21 @@ _LABELS = {"model": "Model", "classifier": "Classifier"}
 class CopyRequest:
     kind: str  # "model" | "classifier" | "v21"
     claims: dict[str, Any]  # the authorization, as the target will check it
-    target_base: str  # scheme://host[:port] of the target resource
+    target_base: str | None  # scheme://host[:port] of the target resource; None: not known here
 
     @property
     def target_resource_id(self) -> Any:
         return self.claims["targetResourceId"]
+
+    @property
+    def target_region(self) -> str:
+        return str(self.claims["targetResourceRegion"])
+
+    def target_endpoint(self) -> str:
+        """``target_base``, once it is known; else the copy is refused (target unknown)."""
+        if self.target_base is None:
+            raise invalid_target(str(self.target_resource_id))
+        return self.target_base
 
     @property
     def token(self) -> str:
@@ -46,18 +54,16 @@ class CopyRequest:
 
 def parse_copy_request(kind: str, body: Any, peers: Mapping[str, str]) -> CopyRequest:
     """Check a copyTo body (any JSON); ``peers`` maps lower-cased ARM ids to endpoints (a v2.1
-    request names its target only by ARM id)."""
+    request names its target only by ARM id; an unknown one is refused by ``target_endpoint``).
+    Only the body is looked at: this comes before the source item is looked up (recorded, v2.1)."""
+    if kind == "v21":
+        claims = _v21_claims(body)
+        return CopyRequest(kind, claims, peers.get(str(claims["targetResourceId"]).lower()))
     if not isinstance(body, dict):
         raise bad_request("body", "The copy request body must be a JSON object.", copy=True)
-    claims = _v21_claims(body) if kind == "v21" else _claims(kind, body)
-    rid = _check_target(claims)
-    if kind == "v21":
-        base = peers.get(rid.lower())
-        if base is None:
-            raise invalid_target(rid)
-    else:
-        base = _location_base(claims[f"target{_LABELS[kind]}Location"])
-    return CopyRequest(kind, claims, base)
+    claims = _claims(kind, body)
+    _check_target(claims)
+    return CopyRequest(kind, claims, _location_base(claims[f"target{_LABELS[kind]}Location"]))
 
 
 def _require(obj: dict[str, Any], fields: tuple[str, ...], prefix: str = "") -> None:
@@ -66,22 +72,32 @@ def _require(obj: dict[str, Any], fields: tuple[str, ...], prefix: str = "") -> 
             raise bad_request(prefix + f, f"The parameter {f} is required.", copy=True)
 
 
-def _v21_claims(body: dict[str, Any]) -> dict[str, Any]:
-    _require(body, _V21_FIELDS)
-    ca = body["copyAuthorization"]
+def _v21_claims(body: Any) -> dict[str, Any]:
+    """The v2.1 body, checked in the service's order: the target resource id comes first (recorded:
+    refused with a missing source model and a malformed authorization); the rest is inferred."""
+    if not isinstance(body, dict):
+        raise v21_copy_invalid("CopyRequest", "must be a JSON object")
+    rid = body.get("targetResourceId")
+    if not isinstance(rid, str) or len(rid) > 1024 or not ARM_ID_PATTERN.match(rid):
+        raise v21_copy_invalid("TargetResourceId", "must be a valid Azure Resource ID")
+    region = body.get("targetResourceRegion")
+    if not isinstance(region, str) or not REGION_PATTERN.match(region):
+        raise v21_copy_invalid("TargetResourceRegion", "must be a valid Azure region name")
+    ca = body.get("copyAuthorization")
     if not isinstance(ca, dict):
-        raise bad_request("copyAuthorization", "copyAuthorization must be an object.", copy=True)
-    _require(ca, _V21_AUTH_FIELDS, "copyAuthorization.")
-    if not isinstance(ca["expirationDateTimeTicks"], int):
-        raise bad_request("copyAuthorization.expirationDateTimeTicks", "Must be an integer.", copy=True)
-    if not isinstance(ca["modelId"], str) or not UUID_PATTERN.match(ca["modelId"]):
-        raise bad_request("copyAuthorization.modelId", "Must be a GUID.", copy=True)
+        raise v21_copy_invalid("CopyAuthorization", "is required")
+    if not isinstance(ca.get("modelId"), str) or not UUID_PATTERN.match(ca["modelId"]):
+        raise v21_copy_invalid("CopyAuthorization.ModelId", "must be a valid GUID")
+    if not isinstance(ca.get("accessToken"), str) or not ca["accessToken"]:
+        raise v21_copy_invalid("CopyAuthorization.AccessToken", "is required")
+    if not isinstance(ca.get("expirationDateTimeTicks"), int):
+        raise v21_copy_invalid("CopyAuthorization.ExpirationDateTimeTicks", "must be an integer")
     return {
         "modelId": ca["modelId"],
         "accessToken": ca["accessToken"],
         "expirationDateTimeTicks": ca["expirationDateTimeTicks"],
-        "targetResourceId": body["targetResourceId"],
-        "targetResourceRegion": body["targetResourceRegion"],
+        "targetResourceId": rid,
+        "targetResourceRegion": region,
     }
 
 
@@ -108,8 +124,8 @@ def _claims(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {f: body[f] for f in fields}
 
 
-def _check_target(claims: dict[str, Any]) -> str:
-    """The target's ARM id, once it and the region look right."""
+def _check_target(claims: dict[str, Any]) -> None:
+    """The target's ARM id and region must look right."""
     rid = claims["targetResourceId"]
     if not isinstance(rid, str) or len(rid) > 1024 or not ARM_ID_PATTERN.match(rid):
         raise invalid_target(str(rid))
@@ -118,7 +134,6 @@ def _check_target(claims: dict[str, Any]) -> str:
         raise bad_request(
             "targetResourceRegion", "The region must match ^[a-z0-9]+$ (1-24 chars).", copy=True
         )
-    return rid
 
 
 def _location_base(location: str) -> str:

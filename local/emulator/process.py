@@ -19,12 +19,14 @@ import httpx
 _OPTION_FLAGS = {
     "resource_id": "--resource-id",
     "copy_duration": "--copy-duration",
+    "authorization_lifetime": "--authorization-lifetime",
+    "poll_retry_after": "--poll-retry-after",
     "model_limit": "--model-limit",
     "neural_limit": "--neural-limit",
     "page_size": "--page-size",
     "random_seed": "--random-seed",
 }
-_BOOL_FLAGS = {"cmk": "--cmk", "accept_any_token": "--accept-any-token"}
+_BOOL_FLAGS = {"cmk": "--cmk", "accept_any_token": "--accept-any-token", "progress": "--progress"}
 
 
 def free_port() -> int:
@@ -108,8 +110,13 @@ def _option_args(options: dict[str, Any]) -> list[str]:
     """Command-line flags for ``run_emulator_process``'s options."""
     argv: list[str] = []
     for name, value in options.items():
+        if value is None:
+            continue
         if name in _OPTION_FLAGS:
             argv += [_OPTION_FLAGS[name], str(value)]
+        elif name == "copy_durations":
+            low, high = value
+            argv += ["--copy-durations", f"{low},{high}"]
         elif name in _BOOL_FLAGS:
             argv += [_BOOL_FLAGS[name]] if value else []
         elif name == "rate_limits":
@@ -176,8 +183,10 @@ def run_emulator_process(
 ) -> Iterator[EmulatorHandle]:
     """Start ``python -m local.emulator`` and yield a handle once GET /_emulator/health answers 200.
 
-    options: resource_id, cmk, copy_duration, accept_any_token, model_limit, neural_limit, page_size,
-    random_seed, rate_limits ("default" | "off" | dict), peers ({resource_id: endpoint}).
+    options: resource_id, cmk, copy_duration (base seconds of every copy), copy_durations ((low, high):
+    per-item base durations, default (1, 6)), authorization_lifetime (seconds), progress (bool),
+    poll_retry_after (seconds), accept_any_token, model_limit, neural_limit, page_size, random_seed,
+    rate_limits ("default" | "off" | dict), peers ({resource_id: endpoint}). None means the default.
     The process is terminated (then killed) on exit, also when the body raises; the emulator also exits
     by itself if its parent process dies.
     """

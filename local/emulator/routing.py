@@ -94,7 +94,8 @@ def _collection(kind: str, method: str, segs: list[str], suffix: str) -> Match |
     if len(segs) == 1:
         found = _COLLECTION_ROUTES.get((suffix, method))
         params: tuple[str, ...] = (kind,)
-    elif len(segs) == 2 and not suffix and segs[1]:
+    elif len(segs) == 2 and not suffix and not segs[1].startswith(":") and segs[1]:
+        # an empty id ("documentModels/:copyTo") is the gateway's 404 (recorded)
         item, _, action = segs[1].partition(":")
         found = _ITEM_ROUTES.get((action, method))
         params = (kind, item)

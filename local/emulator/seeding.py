@@ -17,10 +17,11 @@ def _v21_train_result() -> dict[str, Any]:
 def _classifier_doc_types() -> dict[str, Any]:
     return {
         "formA": {
+            "kind": "azureBlob",
             "azureBlobSource": {
                 "containerUrl": "https://example.blob.core.windows.net/training",
                 "prefix": "formA/",
-            }
+            },
         }
     }
 
@@ -52,15 +53,28 @@ def model(m: Item, now: str) -> tuple[str, Item]:
     if not isinstance(mid, str) or not ID_PATTERN.match(mid) or mid in PREBUILT_IDS:
         raise ValueError(f"invalid modelId {mid!r}")
     out = dict(m)
-    out.setdefault("createdDateTime", now)
-    # inferred: custom items carry an expiry (the examples show one); the emulator uses created + 2 years
-    out.setdefault("expirationDateTime", plus_two_years(out["createdDateTime"]))
+    _dates(out, now)
     out.setdefault("apiVersion", LATEST)
-    build_mode = out.get("buildMode") or "template"
-    out.setdefault("buildMode", build_mode)
-    out.setdefault("docTypes", {mid: {"buildMode": build_mode, "fieldSchema": {}, "fieldConfidence": {}}})
-    out.setdefault("tags", {})
+    # The service shows the build mode inside each doc type only (recorded): a top-level "buildMode"
+    # in a seed entry is moved there. No "tags" key unless the entry has tags (recorded).
+    build_mode = out.pop("buildMode", None)
+    if "docTypes" not in out:
+        mode = build_mode or "template"
+        out["docTypes"] = {mid: {"buildMode": mode, "fieldSchema": {}, "fieldConfidence": {}}}
+    elif build_mode:
+        out["docTypes"] = {
+            name: {"buildMode": build_mode, **dt} if isinstance(dt, dict) else dt
+            for name, dt in out["docTypes"].items()
+        }
     return mid, out
+
+
+def _dates(out: Item, now: str) -> None:
+    out.setdefault("createdDateTime", now)
+    # a fresh item was last modified when it was created (recorded: equal in every source item)
+    out.setdefault("modifiedDateTime", out["createdDateTime"])
+    # custom items expire 730 days after they were created (recorded, e.g. 2023-03-21 -> 2025-03-20)
+    out.setdefault("expirationDateTime", plus_two_years(out["createdDateTime"]))
 
 
 def v21_model(m: Item, now: str) -> tuple[str, Item]:
@@ -86,8 +100,19 @@ def classifier(c: Item, now: str) -> tuple[str, Item]:
     if not isinstance(cid, str) or not ID_PATTERN.match(cid):
         raise ValueError(f"invalid classifierId {cid!r}")
     out = dict(c)
-    out.setdefault("createdDateTime", now)
-    out.setdefault("expirationDateTime", plus_two_years(out["createdDateTime"]))
+    _dates(out, now)
     out.setdefault("apiVersion", LATEST)
-    out.setdefault("docTypes", _classifier_doc_types())
+    doc_types = out.get("docTypes") or _classifier_doc_types()
+    out["docTypes"] = {name: _with_source_kind(dt) for name, dt in doc_types.items()}
     return cid, out
+
+
+def _with_source_kind(dt: Any) -> Any:
+    """A classifier doc type names the kind of its training source (recorded: ``"kind": "azureBlob"``)."""
+    if not isinstance(dt, dict) or "kind" in dt:
+        return dt
+    if "azureBlobSource" in dt:
+        return {"kind": "azureBlob", **dt}
+    if "azureBlobFileListSource" in dt:
+        return {"kind": "azureBlobFileList", **dt}
+    return dt

@@ -21,11 +21,12 @@ from starlette.types import Receive, Scope, Send
 
 from . import routing
 from .auth import APIM_401, Authenticator
-from .clock import fmt_time
+from .clock import fmt_time, fmt_time_7, http_date
 from .controls import Controls, json_response
 from .errors import DIError, bad_request, not_found
 from .faults import Drop
-from .operations import Operation
+from .operations import Operation, View
+from .regions import display_name
 from .state import EmulatorState
 from .versions import (
     ID_PATTERN,
@@ -39,6 +40,11 @@ from .versions import (
 )
 
 _SECRET_QUERY_KEYS = {"subscription-key", "access_token", "code", "sig"}
+# On every v2.1 reply since 2024 (recorded).
+V21_DEPRECATION = (
+    "API version 2.1 will retire on 2027-09-30. (https://aka.ms/Azure-Docuement-Intelligence-V2-retirement)"
+)
+REQUEST_ID = "apim-request-id"
 
 # A DI handler: (request, version, *path parameters) -> response. The parameters differ per route
 # (kind, item id, operation id), hence the ``...``.
@@ -75,8 +81,8 @@ class EmulatorApp:
     # ------------------------------------------------------------------ DI request pipeline
     async def _handle_di(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        ver, response, drop = await self._respond(request)
-        self._add_headers(request, ver, response)
+        ver, response, drop, gateway = await self._respond(request)
+        self._add_headers(request, ver, response, gateway)
         self._log(request, 0 if drop else response.status_code)
         if drop:
             # Start a response then abort: over a socket the client sees the connection close mid-response;
@@ -87,32 +93,42 @@ class EmulatorApp:
             raise httpx.RemoteProtocolError("connection dropped by the emulator (fault injection / outage)")
         await response(scope, receive, send)
 
-    async def _respond(self, request: Request) -> tuple[Version | None, Response, bool]:
-        """(version when known, response, whether to drop the connection instead)."""
+    async def _respond(self, request: Request) -> tuple[Version | None, Response, bool, bool]:
+        """(version when known, response, whether to drop the connection instead, whether the reply
+        is the gateway's rather than the service's)."""
         faults = self.state.faults
         ver: Version | None = None
         try:
             faults.check_outage()
             if not self.auth.authorized(request.headers):
-                return None, json_response(APIM_401, 401), False
+                return None, json_response(APIM_401, 401), False, False
             ver, match = routing.resolve(
                 request.method, request.url.path, request.query_params.get("api-version")
             )
             delay = faults.admit(match.group)
             if delay:
                 await asyncio.sleep(delay)
-            return ver, await self.handlers[match.route](request, ver, *match.params), False
+            return ver, await self.handlers[match.route](request, ver, *match.params), False, False
         except DIError as e:
-            return ver, json_response(e.body(ver), e.status, e.headers), False
+            return ver, json_response(e.body(ver), e.status, e.headers), False, e.gateway
         except Drop:
-            return ver, Response(status_code=500), True
+            return ver, Response(status_code=500), True, False
 
-    def _add_headers(self, request: Request, ver: Version | None, response: Response) -> None:
+    def _add_headers(self, request: Request, ver: Version | None, response: Response, gateway: bool) -> None:
+        """apim-request-id (a handler may have set it), Date from the emulator clock, and the
+        service's own headers: x-ms-region as a display name ("West US 2"), which the gateway's
+        replies lack (recorded), and the v2.1 deprecation notice."""
+        headers = response.headers
+        if REQUEST_ID not in headers:
+            headers[REQUEST_ID] = str(uuid.uuid4())
+        headers["date"] = http_date(self.state.now())
+        if not gateway:
+            headers["x-ms-region"] = display_name(self.state.region)
+        if ver is not None and ver.name == V21:
+            headers["azure-deprecating"] = V21_DEPRECATION
         crid = request.headers.get("x-ms-client-request-id")
-        response.headers["apim-request-id"] = str(uuid.uuid4())
-        response.headers["x-ms-region"] = self.state.region
         if ver is not None and ver.echo_client_request_id and crid:
-            response.headers["x-ms-client-request-id"] = crid
+            headers["x-ms-client-request-id"] = crid
 
     def _log(self, request: Request, status: int) -> None:
         q = request.scope.get("query_string", b"").decode("latin-1")
@@ -160,71 +176,71 @@ class EmulatorApp:
         return json_response(out)
 
     async def h_copy(self, request: Request, ver: Version, kind: str, item_id: str) -> Response:
-        self._check_id(kind, item_id, copy=True)
         body = await self._body(request, copy=True)
+        if kind != "v21":
+            self._check_id(kind, item_id, copy=True)
         degrade = request.headers.get("x-ms-forms-copy-degrade", "").lower() == "true"
-        op = await self.state.operations.start_copy(kind, ver, item_id, body, degrade)
+        request_id = str(uuid.uuid4())
+        op = await self.state.operations.start_copy(kind, ver, item_id, body, degrade, request_id)
         if kind == "v21":
-            loc = f"{self.state.endpoint}/formrecognizer/v2.1/custom/models/{item_id}/copyResults/{op.op_id}"
-            return Response(status_code=202, headers={"Operation-Location": loc})
-        headers = {
-            "Operation-Location": f"{self.state.endpoint}{ver.prefix}/operations/{op.op_id}"
-            f"?api-version={ver.name}"
-        }
-        if ver.retry_after_on_202:
-            headers["Retry-After"] = "1"
-        return Response(status_code=202, headers=headers)
+            # lowercase "copyresults" (recorded); both casings are accepted on GET
+            loc = f"{self.state.endpoint}/formrecognizer/v2.1/custom/models/{item_id}/copyresults/{op.op_id}"
+        else:
+            loc = f"{self.state.endpoint}{ver.prefix}/operations/{op.op_id}?api-version={ver.name}"
+        # no Retry-After (recorded in every version; the 2024-* specs declare one)
+        return Response(status_code=202, headers={"Operation-Location": loc, REQUEST_ID: request_id})
 
-    def _op_body(
-        self, op: Operation, ver: Version, status: str, pct: int, updated: float, summary: bool = False
-    ) -> dict[str, Any]:
+    def _op_body(self, op: Operation, ver: Version, view: View, summary: bool = False) -> dict[str, Any]:
+        """A v3/v4 operation reply (recorded key set and order): percentCompleted only once succeeded
+        (with the ``progress`` option also while it runs), apiVersion from 2024-02-29-preview on."""
         body: dict[str, Any] = {
             "operationId": op.op_id,
-            "status": status,
-            "percentCompleted": pct,
-            "createdDateTime": fmt_time(op.created),
-            "lastUpdatedDateTime": fmt_time(updated),
             "kind": "documentModelCopyTo" if op.kind == "model" else "documentClassifierCopyTo",
+            "status": view.status,
+            "createdDateTime": fmt_time(op.created),
+            "lastUpdatedDateTime": fmt_time(view.updated),
             "resourceLocation": op.resource_location,
-            "apiVersion": op.api_version,
         }
+        if view.status == "succeeded" or (self.state.resource.progress and not view.terminal):
+            body["percentCompleted"] = view.progress
         if op.tags:
             body["tags"] = op.tags
         if not summary:
-            if status == "succeeded" and op.result is not None:
+            if view.status == "succeeded" and op.result is not None:
                 body["result"] = (
                     render_model(op.result, ver) if op.kind == "model" else render_classifier(op.result, ver)
                 )
-            elif status == "failed" and op.error is not None:
+            elif view.status == "failed" and op.error is not None:
                 body["error"] = op.error
+        if ver.operation_api_version:
+            body["apiVersion"] = op.api_version
         return body
+
+    def _poll_headers(self, op: Operation, view: View) -> dict[str, str]:
+        """A failed poll names its error code (recorded: ``ms-azure-ai-errorcode: 2024``); Retry-After
+        only with the ``poll_retry_after`` option (the service sends none)."""
+        headers = {REQUEST_ID: str(uuid.uuid4())}
+        if view.status == "failed" and op.error is not None:
+            headers["ms-azure-ai-errorcode"] = str(op.error["code"])
+        retry_after = self.state.resource.poll_retry_after
+        if retry_after is not None and not view.terminal:
+            headers["Retry-After"] = str(retry_after)
+        return headers
 
     async def h_get_op(self, request: Request, ver: Version, op_id: str) -> Response:
         op = self.state.operations.find(op_id, "v3")
-        status, pct, updated = await self.state.operations.view(op)
-        headers = None
-        if status in ("notStarted", "running"):
-            # inferred: the service's Retry-After on polls is undocumented; the SDK honours it when present
-            headers = {"Retry-After": "1"}
-        return json_response(self._op_body(op, ver, status, pct, updated), 200, headers)
+        view = await self.state.operations.view(op)
+        return json_response(self._op_body(op, ver, view), 200, self._poll_headers(op, view))
 
     async def h_v21_copy_result(
         self, request: Request, ver: Version, model_id: str, result_id: str
     ) -> Response:
         op = self.state.operations.find(result_id, "v21")
         if op.source_id != model_id:
-            raise not_found("operation", result_id)
-        status, _, updated = await self.state.operations.view(op)
-        body: dict[str, Any] = {
-            "status": status,
-            "createdDateTime": fmt_time(op.created),
-            "lastUpdatedDateTime": fmt_time(updated),
-        }
-        if status in ("succeeded", "failed"):
-            errors = [op.error] if op.error else []
-            body["copyResult"] = {"modelId": op.target_id, "errors": errors}
-        headers = {"Retry-After": "1"} if status in ("notStarted", "running") else None
-        return json_response(body, 200, headers)
+            raise not_found("v21-operation", result_id)
+        view = await self.state.operations.view(op)
+        headers = self._poll_headers(op, view)
+        return json_response(_v21_copy_result(op, view, headers[REQUEST_ID]), 200, headers)
 
     def _page(
         self, request: Request, ver: Version, items: list[Any], path: str, extra: dict[str, str] | None = None
@@ -249,8 +265,7 @@ class EmulatorApp:
         page, nxt = self._page(request, ver, st.operations.listed(), "/operations")
         value = []
         for op in page:
-            status, pct, updated = await st.operations.view(op)
-            value.append(self._op_body(op, ver, status, pct, updated, summary=True))
+            value.append(self._op_body(op, ver, await st.operations.view(op), summary=True))
         return json_response({"value": value, **({"nextLink": nxt} if nxt else {})})
 
     async def h_info(self, request: Request, ver: Version) -> Response:
@@ -291,8 +306,8 @@ class EmulatorApp:
             body: dict[str, Any] = {"modelInfo": _v21_info(m), "trainResult": m.get("trainResult")}
             if "composedTrainResults" in m:
                 body["composedTrainResults"] = m["composedTrainResults"]
-            if request.query_params.get("includeKeys", "").lower() == "true":
-                body["keys"] = m.get("keys", {"clusters": {}})
+            if request.query_params.get("includeKeys", "").lower() == "true" and "keys" in m:
+                body["keys"] = m["keys"]
             return json_response(body)
         if kind == "model":
             m = st.models.get(item_id)
@@ -317,6 +332,26 @@ class EmulatorApp:
         if st.store.of_kind(kind).pop(item_id, None) is None:
             raise not_found(kind, item_id)
         return Response(status_code=204)
+
+
+def _v21_copy_result(op: Operation, view: View, request_id: str) -> dict[str, Any]:
+    """A v2.1 copy result (recorded): whole-second times while it waits; once started, both times are
+    of the latest state, with seven fractional digits; ``copyResult.modelId`` from the start, and
+    ``errors`` only when it failed, each naming this reply's request id."""
+    if view.status == "notStarted":
+        created = updated = fmt_time(op.created)
+    else:
+        created, updated = fmt_time_7(view.updated), fmt_time_7(view.updated + 2e-7)
+    result: dict[str, Any] = {"modelId": op.target_id}
+    if view.status == "failed" and op.error is not None:
+        code, message = op.error["code"], op.error["message"]
+        result["errors"] = [{"code": code, "innerError": {"requestId": request_id}, "message": message}]
+    return {
+        "status": view.status,
+        "createdDateTime": created,
+        "lastUpdatedDateTime": updated,
+        "copyResult": result,
+    }
 
 
 def _v21_info(m: dict[str, Any]) -> dict[str, Any]:

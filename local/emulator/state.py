@@ -31,7 +31,13 @@ from .faults import Faults
 from .items import Item, ItemStore
 from .operations import Operations
 from .peers import PeerClient
-from .resource import Resource, default_resource_id
+from .resource import (
+    DEFAULT_COPY_DURATION_SPREAD,
+    DEFAULT_COPY_DURATIONS,
+    DEFAULT_WRONG_REGION_FAILURE_SECONDS,
+    Resource,
+    default_resource_id,
+)
 from .versions import Version
 
 
@@ -46,7 +52,13 @@ class EmulatorState:
         endpoint: str = "http://127.0.0.1",
         resource_id: str | None = None,
         cmk: bool = False,
-        copy_duration: float = 3.0,
+        copy_duration: float | None = None,
+        copy_durations: tuple[float, float] = DEFAULT_COPY_DURATIONS,
+        copy_duration_spread: float = DEFAULT_COPY_DURATION_SPREAD,
+        authorization_lifetime: float | None = None,
+        progress: bool = False,
+        poll_retry_after: int | None = None,
+        wrong_region_failure_seconds: float = DEFAULT_WRONG_REGION_FAILURE_SECONDS,
         accept_any_token: bool = False,
         model_limit: int = 5000,
         neural_limit: int = 500,
@@ -62,7 +74,13 @@ class EmulatorState:
             endpoint=endpoint.rstrip("/"),
             resource_id=resource_id or default_resource_id(region),
             cmk=cmk,
-            copy_duration=float(copy_duration),
+            copy_duration=None if copy_duration is None else float(copy_duration),
+            copy_durations=_duration_range(copy_durations),
+            copy_duration_spread=float(copy_duration_spread),
+            authorization_lifetime=None if authorization_lifetime is None else float(authorization_lifetime),
+            progress=progress,
+            poll_retry_after=poll_retry_after,
+            wrong_region_failure_seconds=float(wrong_region_failure_seconds),
             accept_any_token=accept_any_token,
             model_limit=model_limit,
             neural_limit=neural_limit,
@@ -73,7 +91,9 @@ class EmulatorState:
         self.store = ItemStore()
         self.peers = PeerClient(transport, peers)
         self.authorizations = Authorizations(self.resource, self.store, self.clock)
-        self.operations = Operations(self.resource, self.store, self.clock, self.faults, self.peers)
+        self.operations = Operations(
+            self.resource, self.store, self.clock, self.faults, self.peers, self.authorizations.is_reserved
+        )
         self.request_log: deque[dict[str, Any]] = deque(maxlen=20000)
 
     # --- the names tests and the server read ----------------------------------------------------
@@ -167,7 +187,13 @@ class EmulatorState:
         res, faults = self.resource, self.faults
         return {
             "copyDurationSeconds": res.copy_duration,
+            "copyDurations": list(res.copy_durations),
+            "copyDurationSpread": res.copy_duration_spread,
             "copyDurationJitterSeconds": res.copy_duration_jitter,
+            "wrongRegionFailureSeconds": res.wrong_region_failure_seconds,
+            "authorizationLifetimeSeconds": res.authorization_lifetime,
+            "progress": res.progress,
+            "pollRetryAfterSeconds": res.poll_retry_after,
             "faults": {g: vars(p) for g, p in faults.profiles.items()},
             "copyFailureRate": faults.copy_failure_rate,
             "rateLimits": faults.rate_limits if faults.rate_limits is not None else "off",
@@ -220,12 +246,53 @@ class EmulatorState:
 # The values are JSON (Any): each setter converts or rejects its own.
 
 
+def _duration_range(v: Any) -> tuple[float, float]:
+    """``[low, high]`` seconds (or ``"low,high"``), 0 <= low <= high."""
+    parts = v.split(",") if isinstance(v, str) else list(v)
+    if len(parts) != 2:
+        raise ValueError("copyDurations must be [low, high] seconds")
+    low, high = float(parts[0]), float(parts[1])
+    if not 0 <= low <= high:
+        raise ValueError("copyDurations must be [low, high] with 0 <= low <= high")
+    return low, high
+
+
+def _optional_seconds(v: Any) -> float | None:
+    return None if v is None else max(0.0, float(v))
+
+
 def _set_copy_duration(st: EmulatorState, v: Any) -> None:
-    st.resource.copy_duration = float(v)
+    st.resource.copy_duration = _optional_seconds(v)
+
+
+def _set_copy_durations(st: EmulatorState, v: Any) -> None:
+    """A range replaces a fixed ``copyDurationSeconds`` (unless the same config sets one again)."""
+    st.resource.copy_durations = _duration_range(v)
+    st.resource.copy_duration = None
+
+
+def _set_copy_duration_spread(st: EmulatorState, v: Any) -> None:
+    st.resource.copy_duration_spread = min(1.0, max(0.0, float(v)))
 
 
 def _set_copy_duration_jitter(st: EmulatorState, v: Any) -> None:
     st.resource.copy_duration_jitter = max(0.0, float(v))
+
+
+def _set_wrong_region_failure(st: EmulatorState, v: Any) -> None:
+    st.resource.wrong_region_failure_seconds = max(0.0, float(v))
+
+
+def _set_authorization_lifetime(st: EmulatorState, v: Any) -> None:
+    st.resource.authorization_lifetime = _optional_seconds(v)
+
+
+def _set_progress(st: EmulatorState, v: Any) -> None:
+    st.resource.progress = bool(v)
+
+
+def _set_poll_retry_after(st: EmulatorState, v: Any) -> None:
+    st.resource.poll_retry_after = None if v is None else max(0, int(v))
 
 
 def _set_faults(st: EmulatorState, v: Any) -> None:
@@ -272,8 +339,14 @@ def _add_peers(st: EmulatorState, v: Any) -> None:
 
 
 _SETTERS: dict[str, Callable[[EmulatorState, Any], None]] = {
+    "copyDurations": _set_copy_durations,
     "copyDurationSeconds": _set_copy_duration,
+    "copyDurationSpread": _set_copy_duration_spread,
     "copyDurationJitterSeconds": _set_copy_duration_jitter,
+    "wrongRegionFailureSeconds": _set_wrong_region_failure,
+    "authorizationLifetimeSeconds": _set_authorization_lifetime,
+    "progress": _set_progress,
+    "pollRetryAfterSeconds": _set_poll_retry_after,
     "faults": _set_faults,
     "copyFailureRate": _set_copy_failure_rate,
     "rateLimits": _set_rate_limits,

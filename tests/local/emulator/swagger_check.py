@@ -2,7 +2,8 @@
 
 Swagger-only keywords (x-ms-*, readOnly, discriminator) are ignored by jsonschema; on top of that,
 ``unknown_fields`` reports properties that the schema (including allOf parents and the discriminated
-subtype) does not declare, so a version never shows fields its spec lacks.
+subtype) does not declare, so a version never shows fields its spec lacks, except the ones the real
+service is recorded to send although its spec lacks them (``RECORDED_EXTRAS``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import jsonschema
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "reference" / "docintel-specs"
 SPEC_VERSIONS = ("v2.1", "2023-07-31", "2024-11-30")
+# Fields the service sends that its spec does not declare (tests/reference/recordings), by definition:
+RECORDED_EXTRAS: dict[str, dict[str, Any]] = {
+    # 2024-11-30 classifier doc types say "kind" ("azureBlob"), the spec "sourceKind"
+    "ClassifierDocumentTypeDetails": {"kind": {"type": "string"}},
+    # v2.1 copy errors name the reply's request id: {"code", "innerError": {"requestId"}, "message"}
+    "ErrorInformation": {"innerError": {"type": "object", "properties": {"requestId": {"type": "string"}}}},
+}
 
 
 @functools.cache
@@ -47,7 +55,7 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[str | None, 
 def _props(
     name: str | None, schema: dict[str, Any], defs: dict[str, Any], inst: dict[str, Any]
 ) -> tuple[dict[str, Any], Any]:
-    props: dict[str, Any] = dict(schema.get("properties", {}))
+    props: dict[str, Any] = {**schema.get("properties", {}), **RECORDED_EXTRAS.get(name or "", {})}
     addl = schema.get("additionalProperties")
     for parent in schema.get("allOf", []):
         pname, pschema = _resolve(parent, defs)

@@ -53,6 +53,16 @@ def deb(s: str) -> str:
     return s.strip("{}") if isinstance(s, str) else s
 
 
+def recorded_absence(exp: dict[str, Any], key: str, ver: str) -> bool:
+    """Where the real service (tests/reference/recordings) leaves out a field the example shows."""
+    if key == "apiVersion" and "operationId" in exp:
+        return not VERSIONS[ver].operation_api_version  # no operation-level apiVersion before 2024
+    if key == "percentCompleted" and "operationId" in exp:
+        return exp.get("status") in ("notStarted", "running")  # no progress before the end
+    # a v2.1 copy result that succeeded has no "errors" (the example shows [])
+    return key == "errors" and ver == "v2.1" and exp[key] == []
+
+
 def shape_errors(exp: Any, act: Any, ver: str, where: str = "$") -> list[str]:
     v = VERSIONS[ver]
     if isinstance(exp, dict):
@@ -62,6 +72,8 @@ def shape_errors(exp: Any, act: Any, ver: str, where: str = "$") -> list[str]:
         for k, ev in exp.items():
             if k == "nextLink":
                 continue  # present only when there is a next page; paging is tested in the controls tests
+            if k not in act and recorded_absence(exp, k, ver):
+                continue
             if k not in act:
                 errs.append(f"{where}.{k}: missing")
             elif k in MAP_KEYS and where.rsplit(".", 1)[-1] not in MAP_KEYS:
@@ -103,7 +115,10 @@ def url_shape(url: str, ver: str) -> tuple[list[str], list[tuple[str, str]]]:
         .replace("{targetEndpoint}", "http://host")
     )
     parts = urlsplit(url)
-    segs = ["*" if ID_LIKE.match(s) else s for s in parts.path.split("/")]
+    # v2.1 says "copyresults" in Operation-Location (recorded), the example "copyResults"
+    segs = [
+        "*" if ID_LIKE.match(s) else s.replace("copyResults", "copyresults") for s in parts.path.split("/")
+    ]
     return segs, sorted(parse_qsl(parts.query))
 
 
@@ -219,8 +234,8 @@ async def test_example(pair, ver, filename):
     for h, value in (expected.get("headers") or {}).items():
         assert h in r.headers, h
         assert url_shape(r.headers[h], ver) == url_shape(value, ver), (r.headers[h], value)
-    if status == "202" and ver.startswith("2024"):
-        assert r.headers["Retry-After"].isdigit()  # declared on the 202 by the 2024-* specs
+    if status == "202":
+        assert "Retry-After" not in r.headers  # declared by the 2024-* specs, never sent (recorded)
     if ver in SPEC_VERSIONS and name in SPEC_ROUTES and "body" in expected:
         method, path = SPEC_ROUTES[name]
         if ver == "2024-11-30" and name in OVERLOADS_2411:
