@@ -16,9 +16,11 @@ def fmt_time(ts: float) -> str:
 
 
 def fmt_time_7(ts: float) -> str:
-    """With seven fractional digits, as v2.1 copy results show a started operation's times."""
+    """With up to seven fractional digits, trailing zeros dropped, as v2.1 copy results show a started
+    operation's times (recorded: ``...:19.8620147Z``, ``...:19.862015Z``)."""
     whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1e7):07d}Z"
+    fraction = f"{int((ts - whole) * 1e7):07d}".rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + (f".{fraction}Z" if fraction else "Z")
 
 
 def http_date(ts: float) -> str:

@@ -89,10 +89,15 @@ def v21_model(m: Item, now: str) -> tuple[str, Item]:
         "createdDateTime": m.get("createdDateTime", info.get("createdDateTime", now)),
         "lastUpdatedDateTime": m.get("lastUpdatedDateTime", info.get("lastUpdatedDateTime", now)),
         "attributes": m.get("attributes", info.get("attributes", {"isComposed": False})),
-        "trainResult": m.get("trainResult", _v21_train_result()),
+        # a composed model has composedTrainResults instead of a trainResult (recorded)
+        **({"trainResult": m.get("trainResult", _v21_train_result())} if _has_train_result(m) else {}),
         **({"composedTrainResults": m["composedTrainResults"]} if "composedTrainResults" in m else {}),
         **({"keys": m["keys"]} if "keys" in m else {}),
     }
+
+
+def _has_train_result(m: Item) -> bool:
+    return "trainResult" in m or "composedTrainResults" not in m
 
 
 def classifier(c: Item, now: str) -> tuple[str, Item]:

@@ -303,9 +303,10 @@ class EmulatorApp:
             m = st.v21_models.get(item_id)
             if m is None:
                 raise not_found("v21", item_id)
-            body: dict[str, Any] = {"modelInfo": _v21_info(m), "trainResult": m.get("trainResult")}
-            if "composedTrainResults" in m:
-                body["composedTrainResults"] = m["composedTrainResults"]
+            body: dict[str, Any] = {"modelInfo": _v21_info(m)}
+            for part in ("trainResult", "composedTrainResults"):
+                if part in m:
+                    body[part] = m[part]
             if request.query_params.get("includeKeys", "").lower() == "true" and "keys" in m:
                 body["keys"] = m["keys"]
             return json_response(body)
