@@ -260,11 +260,13 @@ def _copy_failure(status: int | None, code: str, inner: str, msg: str) -> type[D
     if inner == "invalidauthorizationclaims" or "authorization claims" in msg:
         return AuthorizationClaimsInvalid
     # "ResourceResolverError" is the v2.1 spec's example copy failure; reading it as an
-    # unresolvable target resource is inferred.
+    # unresolvable target resource is inferred. v2.1 refuses a malformed target id with 1002
+    # "Copy request is invalid. Field 'TargetResourceId' must be a valid Azure Resource ID." (recorded).
     if (
         inner == "invalidtargetresource"
         or code in ("invalidtargetresource", "resourceresolvererror")
         or "fetch information for cognitive resource" in msg
+        or "field 'targetresourceid'" in msg
     ):
         return InvalidTargetResource
     if code == "quotaexceeded" or inner == "quotaexceeded" or "out of call volume quota" in msg:
