@@ -20,8 +20,13 @@ def clients():
         ) as src,
         run_emulator_process("westus2", DST_KEY, copy_duration=0.5, rate_limits="off") as dst,
     ):
-        s = DocumentIntelligenceAdministrationClient(src.endpoint, AzureKeyCredential(src.key))
-        t = DocumentIntelligenceAdministrationClient(dst.endpoint, AzureKeyCredential(dst.key))
+        # the service sends no Retry-After: the SDK polls at its interval (default 1 s)
+        s = DocumentIntelligenceAdministrationClient(
+            src.endpoint, AzureKeyCredential(src.key), polling_interval=0.1
+        )
+        t = DocumentIntelligenceAdministrationClient(
+            dst.endpoint, AzureKeyCredential(dst.key), polling_interval=0.1
+        )
         yield s, t
         s.close()
         t.close()
@@ -47,6 +52,18 @@ def test_sdk_copies_a_classifier(clients):
     classifier = s.begin_copy_classifier_to("src-classifier", auth).result()
     assert classifier.classifier_id == "sdk-classifier"
     assert t.get_classifier("sdk-classifier").doc_types
+
+
+def test_sdk_sees_a_reused_authorization_refused(clients):
+    s, t = clients
+    auth = t.authorize_model_copy(AuthorizeCopyRequest(model_id="sdk-once"))
+    s.begin_copy_model_to("src-model", auth).result()
+    poller = s.begin_copy_model_to("src-neural", auth)  # accepted, then the operation fails
+    with pytest.raises(HttpResponseError) as e:
+        poller.result()
+    assert poller.status() == "failed"
+    assert "Could not retrieve authorization metadata" in str(e.value)
+    assert t.get_model("sdk-once").doc_types["invoice"].build_mode == "template"  # the first copy stands
 
 
 def test_sdk_reads_lists_and_deletes(clients):
