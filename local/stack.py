@@ -29,9 +29,11 @@ SOURCE_REGION = "southcentralus"
 TARGET_REGIONS = ("westus2", "northeurope")
 EMULATOR_PORTS = (5100, 5101, 5102)
 API_VERSION = "2024-11-30"
-# Local copies take COPY_SECONDS; the app's poller reads the operation after FIRST_POLL seconds and
-# then every MIN..MAX seconds, so a job ends about a second after its copy.
-COPY_SECONDS = 3.0
+# How long local copies take: None = as the service's copies of small models, 1-6 s, drawn per item by
+# the emulators (a number: that many seconds for every item, each copy within +-15 %). The app's
+# poller reads the operation after FIRST_POLL seconds and then every MIN..MAX seconds, so a job ends
+# about a second after its copy.
+COPY_SECONDS: float | None = None
 POLL_SETTINGS = {
     "DR_POLL__FIRST_DELAY_SECONDS": "2",
     "DR_POLL__MIN_DELAY_SECONDS": "1",
@@ -47,7 +49,7 @@ class StackOptions:
     azurite_ports: tuple[int, int, int] | None = None  # blob, queue, table; None = free ports
     source_region: str = SOURCE_REGION
     targets: tuple[str, ...] = TARGET_REGIONS
-    copy_duration: float = COPY_SECONDS
+    copy_duration: float | None = COPY_SECONDS
     rate_limits: str = "default"
     seed: Path | None = SAMPLE_SEED
     function_key: str | None = None
