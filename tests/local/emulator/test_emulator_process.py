@@ -72,3 +72,23 @@ def test_cli_main_rejects_bad_arguments():
 
     with pytest.raises(SystemExit):
         main(["--region", "westus2"])
+
+
+def test_process_options_for_the_service_s_behaviour_and_the_opt_in_conveniences():
+    with run_emulator_process(
+        "eastus",
+        SRC_KEY,
+        seed=standard_seed(),
+        copy_durations=(2, 3),
+        authorization_lifetime=7200,
+        progress=True,
+        poll_retry_after=1,
+    ) as h:
+        cfg = h.config()
+        assert cfg["copyDurations"] == [2, 3] and cfg["copyDurationSeconds"] is None
+        assert cfg["authorizationLifetimeSeconds"] == 7200
+        assert cfg["progress"] is True and cfg["pollRetryAfterSeconds"] == 1
+        with httpx.Client(base_url=h.endpoint, headers={"Ocp-Apim-Subscription-Key": h.key}) as c:
+            r = c.get("/documentintelligence/info", params={"api-version": V})
+        assert r.headers["x-ms-region"] == "East US"
+        assert len(r.headers.get_list("date")) == 1 and "server" not in r.headers
