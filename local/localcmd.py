@@ -94,7 +94,8 @@ def banner(host: object, services: Services, options: StackOptions) -> str:
         "",
         f"  function app     {api}    function key: {key}",
         f"  event topic      {host.topic_endpoint}  -> {host.sink.path}",
-        f"  Event Grid hook  {host.base_url}/runtime/webhooks/EventGrid?functionName=<name>&code=<key>",
+        f"  Event Grid hook  {host.base_url}/runtime/webhooks/EventGrid?functionName=<name>"
+        f"&code={host.eventgrid_key}",
         f"  Azurite          queue http://127.0.0.1:{services.azurite.queue_port}  "
         f"table http://127.0.0.1:{services.azurite.table_port}  blob http://127.0.0.1:{services.azurite.blob_port}",
     ]

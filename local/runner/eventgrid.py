@@ -6,7 +6,7 @@
   a file, and delivers each event to the configured webhook URLs in the background (failures are
   logged, never fatal), like an event subscription.
 * `trigger_events()`: turns a webhook delivery (Event Grid schema or CloudEvents 1.0, one event or an
-  array) into `func.EventGridEvent` / `func.CloudEvent` for an Event Grid trigger.
+  array) into `func.EventGridEvent` / `func.CloudEvent` for an Event Grid trigger, by payload.
 * `topic_endpoint()` and `EventGridTriggers.webhook()`: the host's HTTP endpoints for both, the
   topic at `/_local/eventgrid/api/events` and the trigger webhook at `/runtime/webhooks/EventGrid`
   (`aeg-event-type` Notification, SubscriptionValidation or Unsubscribe; the CloudEvents OPTIONS
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -144,29 +143,17 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def trigger_events(events: list[dict[str, Any]], want_cloud_event: bool) -> list[Any]:
-    """The values the trigger parameter receives, one per event."""
+def trigger_events(events: list[dict[str, Any]]) -> list[Any]:
+    """The values the trigger parameter receives, one per event: as the Python worker does, the
+    payload decides, whatever the annotation says (a CloudEvents payload gives `func.CloudEvent`, an
+    Event Grid schema one `func.EventGridEvent`)."""
     import azure.functions as func
 
     values: list[Any] = []
     for e in events:
-        cloud = "specversion" in e
-        if want_cloud_event:
-            if not cloud:
-                raise EventGridError(
-                    "the function takes func.CloudEvent but the event is in Event Grid schema"
-                )
-            known = {
-                "id",
-                "source",
-                "type",
-                "specversion",
-                "data",
-                "time",
-                "subject",
-                "datacontenttype",
-                "dataschema",
-            }
+        if "specversion" in e:
+            known = {"id", "source", "type", "specversion", "data", "time", "subject", "datacontenttype",
+                     "dataschema"}  # fmt: skip
             values.append(
                 func.CloudEvent(
                     id=e["id"],
@@ -179,18 +166,6 @@ def trigger_events(events: list[dict[str, Any]], want_cloud_event: bool) -> list
                     datacontenttype=e.get("datacontenttype"),
                     dataschema=e.get("dataschema"),
                     **{k: v for k, v in e.items() if k not in known},
-                )
-            )
-        elif cloud:
-            values.append(
-                func.EventGridEvent(
-                    id=e["id"],
-                    data=e.get("data"),  # type: ignore[arg-type]
-                    topic=e.get("source", ""),
-                    subject=e.get("subject", ""),
-                    event_type=e["type"],
-                    event_time=_time(e.get("time")),
-                    data_version=e.get("dataschema") or "",
                 )
             )
         else:
@@ -214,14 +189,6 @@ def validation_code(events: list[dict[str, Any]]) -> str | None:
         if isinstance(data, dict) and "validationCode" in data:
             return str(data["validationCode"])
     return None
-
-
-def wants_cloud_event(spec: FunctionSpec) -> bool:
-    """Whether the trigger parameter is annotated `func.CloudEvent` (else `func.EventGridEvent`)."""
-    annotation = inspect.signature(spec.user_function).parameters[spec.arg_name].annotation
-    return "CloudEvent" in (
-        annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    )
 
 
 # --- the host's endpoints -------------------------------------------------------------------------
@@ -275,7 +242,8 @@ class EventGridTriggers:
         if request.method != "POST":
             return Response(status_code=405, headers={"Allow": "POST, OPTIONS"})
         query = dict(request.query_params)
-        if not authorized("FUNCTION", dict(request.headers), query, self.keys):
+        # The host's system endpoint: the `eventgrid_extension` system key (or the master key).
+        if not authorized("SYSTEM", dict(request.headers), query, self.keys):
             return Response(status_code=401)
         name = query.get("functionName", "")
         spec = next((s for s in self.specs if s.name == name and s.trigger_type == "eventGridTrigger"), None)
@@ -288,19 +256,14 @@ class EventGridTriggers:
         reply = _control_reply(request.headers.get("aeg-event-type", ""), events)
         if reply is not None:
             return reply
-        try:
-            values = trigger_events(events, wants_cloud_event(spec))
-        except EventGridError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        return await self._notify(spec, events, values)
+        return await self._notify(spec, events, trigger_events(events))
 
     async def _notify(self, spec: FunctionSpec, events: list[dict[str, Any]], values: list[Any]) -> Response:
-        """Invoke the function once per event; Event Grid redelivers the whole batch when any failed."""
+        """Invoke the function once per event, all at once as the host does; Event Grid redelivers the
+        whole batch when any failed."""
         invoke = self.invoker(spec)
-        failed = False
-        for event, value in zip(events, values, strict=True):
-            _, seconds, error = await attempt(functools.partial(invoke, value))
-            failed = failed or error is not None
+        results = await asyncio.gather(*(attempt(functools.partial(invoke, v)) for v in values))
+        for event, (_, seconds, error) in zip(events, results, strict=True):
             detail = f"event id={event.get('id')} type={event.get('type') or event.get('eventType')}"
             self.record(InvocationRecord(spec.name, "eventGrid", outcome(error), seconds, detail, error))
-        return Response(status_code=500 if failed else 202)
+        return Response(status_code=500 if any(error for _, _, error in results) else 202)

@@ -103,6 +103,10 @@ def discover(app: Any) -> list[FunctionSpec]:
     return specs
 
 
+class FunctionTimeout(TimeoutError):
+    """An invocation ran past host.json `functionTimeout`; the host fails it."""
+
+
 @dataclass
 class Out:
     """Stands in for `func.Out[T]`."""
@@ -118,10 +122,12 @@ class Out:
 
 @dataclass
 class Invoker:
-    """Calls one user function and writes its queue output bindings."""
+    """Calls one user function, within host.json `functionTimeout`, and writes its queue output
+    bindings."""
 
     spec: FunctionSpec
     queue_output: Callable[[dict[str, Any], list[str]], Any] | None = None
+    timeout: float | None = None  # seconds; None: no limit
 
     async def __call__(self, trigger_value: Any) -> Any:
         outs = {b["name"]: Out() for b in self.spec.outputs}
@@ -130,9 +136,16 @@ class Invoker:
         if "context" in parameters and "context" not in kwargs:
             kwargs["context"] = None
         if inspect.iscoroutinefunction(self.spec.user_function):
-            result = await self.spec.user_function(**kwargs)
+            call = self.spec.user_function(**kwargs)
         else:
-            result = await asyncio.to_thread(self.spec.user_function, **kwargs)
+            # A thread cannot be stopped: past the timeout its invocation fails, the thread runs on.
+            call = asyncio.to_thread(self.spec.user_function, **kwargs)
+        try:
+            result = await asyncio.wait_for(call, self.timeout)
+        except TimeoutError:
+            raise FunctionTimeout(
+                f"Timeout value of {self.timeout:g} s was exceeded by function: Functions.{self.spec.name}"
+            ) from None
         for binding in self.spec.outputs:
             value = outs[binding["name"]].get()
             if value is None:

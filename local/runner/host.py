@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from local.runner.config import function_timeout_seconds, merge_host_json, read_host_json
 from local.runner.eventgrid import TOPIC_PATH, WEBHOOK_PATH, EventGridTriggers, TopicSink, topic_endpoint
 from local.runner.faults import FaultSwitches
 from local.runner.functions import FunctionSpec, Invoker, discover, load_app
@@ -54,6 +55,8 @@ DEFAULT_PORT = 7071
 # App settings the runner reads for itself (none of them is needed in Azure).
 FUNCTION_KEY_SETTING = "LOCAL_FUNCTION_KEY"
 MASTER_KEY_SETTING = "LOCAL_MASTER_KEY"
+# The `eventgrid_extension` system key that the Event Grid trigger webhook requires.
+EVENTGRID_KEY_SETTING = "LOCAL_EVENTGRID_EXTENSION_KEY"
 TOPIC_KEY_SETTING = "LOCAL_EVENTGRID_TOPIC_KEY"
 WEBHOOKS_SETTING = "LOCAL_EVENT_WEBHOOKS"
 EVENTS_FILE_SETTING = "LOCAL_EVENTS_FILE"
@@ -63,22 +66,6 @@ HOST_JSON_OVERRIDE_SETTING = "LOCAL_HOST_JSON_OVERRIDE"
 TOPIC_ENDPOINT_SETTINGS = ("DR_EVENTGRID_TOPIC_ENDPOINT", "DR_EVENTGRID_TOPIC_KEY")
 SUPPORTED_TRIGGERS = ("httpTrigger", "queueTrigger", "timerTrigger", "eventGridTrigger")
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
-
-def read_host_json(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return document
-
-
-def merge_host_json(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` over `base`: objects are merged key by key, anything else is replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge_host_json(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 class _Server(uvicorn.Server):
@@ -121,13 +108,20 @@ class FunctionHost:
         self.topic_settings = topic_settings
         self.function_key = self.values.get(FUNCTION_KEY_SETTING) or secrets.token_urlsafe(24)
         self.values[FUNCTION_KEY_SETTING] = self.function_key
-        self.master_key = self.values.get(MASTER_KEY_SETTING) or self.function_key
-        keys = {"function": self.function_key, "master": self.master_key}
+        self.master_key = self.values.get(MASTER_KEY_SETTING) or secrets.token_urlsafe(24)
+        self.eventgrid_key = self.values.get(EVENTGRID_KEY_SETTING) or secrets.token_urlsafe(24)
+        keys = {
+            "function": self.function_key,
+            "master": self.master_key,
+            "eventgrid_extension": self.eventgrid_key,
+        }
         self.route_prefix = str(
             self.host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
         )
         self.routes: list[HttpRoute] = build_routes(self.specs)
+        # Values the real host refuses to start with raise HostConfigError here.
         self.queue_options = QueueHostOptions.from_host_json(self.host_json)
+        self.function_timeout = function_timeout_seconds(self.host_json)
         self.faults = FaultSwitches.from_settings(self.values)
         webhooks = [u.strip() for u in self.values.get(WEBHOOKS_SETTING, "").split(",") if u.strip()]
         events_path = events_file or Path(
@@ -152,7 +146,7 @@ class FunctionHost:
                 )
 
     def _invoker(self, spec: FunctionSpec) -> Invoker:
-        return Invoker(spec, queue_output=self.outputs)
+        return Invoker(spec, queue_output=self.outputs, timeout=self.function_timeout)
 
     # --- addresses ------------------------------------------------------------------------------
 

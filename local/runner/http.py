@@ -90,13 +90,17 @@ def build_routes(specs: list[FunctionSpec]) -> list[HttpRoute]:
 def authorized(
     level: str, headers: Mapping[str, str], query: Mapping[str, str], keys: Mapping[str, str]
 ) -> bool:
-    """keys: {"function": ..., "master": ...}. ANONYMOUS is open; FUNCTION takes the function or
-    the master key; ADMIN only the master key."""
+    """keys: {"function": ..., "master": ..., "eventgrid_extension": ...}. ANONYMOUS is open; FUNCTION
+    takes the function or the master key; ADMIN only the master key; SYSTEM (the Event Grid
+    extension's webhook) its system key or the master key."""
     level = level.upper()
     if level == "ANONYMOUS":
         return True
     given = headers.get("x-functions-key") or query.get("code") or ""
-    accepted = [keys["master"]] if level == "ADMIN" else [keys["function"], keys["master"]]
+    accepted = {
+        "ADMIN": [keys["master"]],
+        "SYSTEM": [keys.get("eventgrid_extension", ""), keys["master"]],
+    }.get(level, [keys["function"], keys["master"]])
     return any(k and hmac.compare_digest(given.encode(), k.encode()) for k in accepted)
 
 

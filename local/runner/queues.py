@@ -1,11 +1,14 @@
 """Queue triggers with the Functions host's semantics (Storage Queues extension 5.x).
 
-What is reproduced, from the extension's source (see ../shared notes): messages are received with a
-lease; the body is base64-decoded (a body that is not base64 goes straight to `<queue>-poison`); a
-message whose dequeue count already exceeds `maxDequeueCount` goes to poison without running; on
-success the message is deleted; on failure it becomes visible again after `visibilityTimeout`, or,
-at `maxDequeueCount`, its body is copied to `<queue>-poison` and it is deleted. Poison copies are
-base64, like the host writes them.
+What is reproduced, from the extension's source (see local/README.md): messages are received with a
+10-minute lease that is renewed while the function runs (at half the lease); the body is
+base64-decoded (a body that is not base64 goes straight to `<queue>-poison`); a message whose dequeue
+count already exceeds `maxDequeueCount` goes to poison without running; on success the message is
+deleted; on failure it becomes visible again after `visibilityTimeout`, or, at `maxDequeueCount`, its
+body is copied to `<queue>-poison` and it is deleted. Poison copies are base64, like the host writes
+them. A queue named `*-poison` has no poison queue of its own: a message that keeps failing there is
+never deleted, it comes back after `visibilityTimeout` until its time-to-live ends. A new batch is
+fetched only when the messages in flight drop to `newBatchThreshold`.
 
 The bindings around it: `storage_client` resolves a binding's `connection` (a connection string, or
 `<conn>__queueServiceUri` / `__accountName` with `DefaultAzureCredential`); `queue_trigger` builds
@@ -29,13 +32,17 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
+from local.runner.config import HostConfigError, timespan_seconds
 from local.runner.faults import FaultSwitches
 from local.runner.functions import FunctionSpec, encode_for_queue, resolve
 from local.runner.invocations import InvocationRecord, Record
 
 log = logging.getLogger("docintel_dr.local.host")
 
-LEASE_SECONDS = 600
+# The extension receives with a 10-minute visibility and renews it at half time while the function runs.
+LEASE_SECONDS = 600.0
+MAX_BATCH_SIZE = 32
+MIN_POLLING_INTERVAL = 0.1
 POISON_SUFFIX = "-poison"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 _RECORD_OUTCOMES = {
@@ -48,7 +55,7 @@ _RECORD_OUTCOMES = {
 
 @dataclass
 class QueueHostOptions:
-    """host.json `extensions.queues`."""
+    """host.json `extensions.queues`, with the extension's defaults and its start-up checks."""
 
     batch_size: int = 16
     new_batch_threshold: int = 8
@@ -57,22 +64,35 @@ class QueueHostOptions:
     max_polling_interval: float = 60.0
     message_encoding: str = "base64"
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise HostConfigError(f"host.json queues.batchSize must be between 1 and {MAX_BATCH_SIZE}")
+        if self.new_batch_threshold < 0:
+            raise HostConfigError("host.json queues.newBatchThreshold must not be negative")
+        if self.max_dequeue_count < 1:
+            raise HostConfigError("host.json queues.maxDequeueCount must be at least 1")
+        if self.visibility_timeout < 0:
+            raise HostConfigError("host.json queues.visibilityTimeout must not be negative")
+        if self.max_polling_interval < MIN_POLLING_INTERVAL:
+            raise HostConfigError("host.json queues.maxPollingInterval must not be less than 00:00:00.100")
+        if self.message_encoding not in ("base64", "none"):
+            raise HostConfigError("host.json queues.messageEncoding must be base64 or none")
+
     @classmethod
     def from_host_json(cls, host: dict[str, Any]) -> QueueHostOptions:
         queues = host.get("extensions", {}).get("queues", {})
+        batch_size = int(queues.get("batchSize", 16))
 
-        def seconds(value: Any, default: float) -> float:
-            if value is None:
-                return default
-            h, m, s = str(value).split(":")
-            return int(h) * 3600 + int(m) * 60 + float(s)
+        def seconds(name: str, default: float) -> float:
+            value = queues.get(name)
+            return default if value is None else timespan_seconds(value, f"queues.{name}")
 
         return cls(
-            batch_size=int(queues.get("batchSize", 16)),
-            new_batch_threshold=int(queues.get("newBatchThreshold", int(queues.get("batchSize", 16)) // 2)),
+            batch_size=batch_size,
+            new_batch_threshold=int(queues.get("newBatchThreshold", batch_size // 2)),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
-            visibility_timeout=seconds(queues.get("visibilityTimeout"), 0.0),
-            max_polling_interval=max(seconds(queues.get("maxPollingInterval"), 60.0), 0.1),
+            visibility_timeout=seconds("visibilityTimeout", 0.0),
+            max_polling_interval=seconds("maxPollingInterval", 60.0),
             message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
         )
 
@@ -112,6 +132,7 @@ class QueueTrigger:
     duplicate: Callable[[str], bool] = lambda _: False
     crash: Callable[[str], bool] = lambda _: False
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    lease_seconds: float = LEASE_SECONDS
 
     @property
     def queue(self) -> str:
@@ -124,15 +145,19 @@ class QueueTrigger:
             except ResourceExistsError:
                 pass
 
+    @property
+    def is_poison_queue(self) -> bool:
+        return self.queue.endswith(POISON_SUFFIX)
+
     async def receive_batch(self) -> int:
-        """Receive up to a batch of visible messages and start processing them; the count received."""
-        room = self.options.batch_size + self.options.new_batch_threshold - len(self.in_flight)
-        if room <= 0:
+        """Receive a batch of visible messages and start processing them, once the messages in flight
+        have dropped to `newBatchThreshold`; the count received."""
+        if len(self.in_flight) > self.options.new_batch_threshold:
             return 0
-        count = min(self.options.batch_size, room, 32)
+        count = self.options.batch_size
         messages = []
         async for message in self.client.receive_messages(
-            messages_per_page=count, visibility_timeout=LEASE_SECONDS, max_messages=count
+            messages_per_page=count, visibility_timeout=int(self.lease_seconds), max_messages=count
         ):
             messages.append(message)
         for message in messages:
@@ -154,9 +179,6 @@ class QueueTrigger:
             return None
 
     async def _to_poison(self, raw: str) -> None:
-        if self.queue.endswith(POISON_SUFFIX):
-            # The host has no poison queue for a poison queue: the message is left until its lease ends.
-            return
         try:
             await self.poison.send_message(raw)
         except ResourceNotFoundError:
@@ -164,23 +186,27 @@ class QueueTrigger:
             await self.poison.send_message(raw)
 
     async def _process(self, message: Any) -> None:
-        raw = str(message.content)
         started = time.perf_counter()
-        body = self._decode(raw)
+        renewal = asyncio.create_task(self._renew_lease(message))
+        try:
+            outcome, error = await self._handle(message)
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        await self._settle(message, outcome, str(message.content))
+        self._report(message, started, outcome, error)
+
+    async def _handle(self, message: Any) -> tuple[str, BaseException | None]:
+        """Run the function on a message (unless it cannot be): the outcome and the error."""
+        body = self._decode(str(message.content))
         if body is None:
             log.warning(
                 "Message decoding has failed! Check MessageEncoding settings. MessageId=%s", message.id
             )
-            await self._to_poison(raw)
-            if not self.queue.endswith(POISON_SUFFIX):
-                await self._delete(message)
-            self._report(message, started, "undecodable")
-            return
-        if message.dequeue_count > self.options.max_dequeue_count:
-            await self._to_poison(raw)
-            await self._delete(message)
-            self._report(message, started, "poisoned")
-            return
+            return "undecodable", None
+        if message.dequeue_count > self.options.max_dequeue_count and not self.is_poison_queue:
+            return "poisoned", None
         # A duplicate delivery (a test switch) runs the function twice at the same time, as two
         # instances that both received the message would.
         deliveries = 2 if self.duplicate(message.id) else 1
@@ -196,28 +222,49 @@ class QueueTrigger:
                 f"dequeue count {message.dequeue_count})"
             )
         if error is None:
+            return "succeeded", None
+        if message.dequeue_count >= self.options.max_dequeue_count and not self.is_poison_queue:
+            return "poisoned", error
+        return "failed", error
+
+    async def _settle(self, message: Any, outcome: str, raw: str) -> None:
+        """Delete, move to poison or release the message, as the outcome asks. A poison queue has no
+        poison queue: what fails there or cannot be decoded stays, and comes back."""
+        if outcome == "succeeded":
             await self._delete(message)
-            self._report(message, started, "succeeded")
-            return
-        if message.dequeue_count >= self.options.max_dequeue_count:
-            log.warning(
-                "Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
-                self.options.max_dequeue_count,
-                self.poison.queue_name,
-            )
+        elif self.is_poison_queue and outcome == "undecodable":
+            pass  # left invisible until its lease ends, then received again
+        elif outcome in ("undecodable", "poisoned"):
+            if outcome == "poisoned":
+                log.warning(
+                    "Message has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
+                    self.options.max_dequeue_count,
+                    self.poison.queue_name,
+                )
             await self._to_poison(raw)
             await self._delete(message)
-            self._report(message, started, "poisoned", error)
-            return
-        try:
-            await self.client.update_message(
-                message,
-                pop_receipt=message.pop_receipt,
-                visibility_timeout=int(self.options.visibility_timeout),
-            )
-        except ResourceNotFoundError:
-            pass
-        self._report(message, started, "failed", error)
+        else:
+            with contextlib.suppress(ResourceNotFoundError):
+                await self.client.update_message(
+                    message.id,
+                    pop_receipt=message.pop_receipt,
+                    visibility_timeout=int(self.options.visibility_timeout),
+                )
+
+    async def _renew_lease(self, message: Any) -> None:
+        """Keep the message invisible while its function runs: renewed at half the lease."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 2)
+            try:
+                renewed = await self.client.update_message(
+                    message.id, pop_receipt=message.pop_receipt, visibility_timeout=int(self.lease_seconds)
+                )
+            except ResourceNotFoundError:
+                return
+            except Exception as exc:  # storage blips: the next renewal tries again
+                log.warning("renewing the lease of message %s failed: %s", message.id, exc.__class__.__name__)
+                continue
+            message.pop_receipt = renewed.pop_receipt
 
     def _function_message(self, message: Any, body: bytes) -> QueueMessage:
         return _queue_message(

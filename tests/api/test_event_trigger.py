@@ -13,13 +13,15 @@ import logging
 from collections.abc import AsyncIterator
 
 import azure.functions as func
+import httpx
 import pytest
 
 import function_app
+from local.stack import StackOptions, run_local_stack
 from shared.api.webhooks import MODEL_TRAINED, TransientEventError
 from shared.copy.jobs import JobStatus, Origin
 from tests.api.webhook_helpers import as_worker_gives, cloud_event, grid_event, unique
-from tests.stack import PipelineStack, stack_settings, start_stack, target_item
+from tests.stack import PipelineStack, eventually, stack_settings, start_stack, target_item
 
 SCHEMAS = {"cloudevents": cloud_event, "eventgrid": grid_event}
 
@@ -57,24 +59,38 @@ async def test_a_model_trained_event_copies_the_item_to_every_target(stack, emul
     assert {e["data"]["origin"] for e in stack.events.events} == {"event"}
 
 
-async def test_the_local_runner_form_of_a_cloud_event_works_too(stack, emulators):
-    """local/runner hands a CloudEvent to a `func.EventGridEvent` parameter as an EventGridEvent
-    (type in event_type, source in topic)."""
-    model_id = unique("ev-runner")
-    emulators["primary"].seed({"models": [{"modelId": model_id}]})
-    event = func.EventGridEvent(
-        id="e1",
-        data={"kind": "model", "id": model_id, "source": "primary"},
-        topic="/pipelines/training",
-        subject="",
-        event_type=MODEL_TRAINED,
-        event_time=None,
-        data_version="",
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_an_event_delivered_to_the_host_webhook_is_copied_end_to_end(schema, tmp_path):
+    """Through the local host as Event Grid delivers: the system key, a batch of one, and the trigger
+    parameter the worker would give for that schema (a `func.CloudEvent` for CloudEvents)."""
+    options = StackOptions(
+        runner_port=0,
+        emulator_ports=(0, 0, 0),
+        copy_duration=0.3,
+        rate_limits="off",
+        events_file=tmp_path / "events.jsonl",
+        settings_file=None,
     )
+    with run_local_stack(options) as local:
+        model_id = unique(f"hook-{schema}")
+        local.emulators["primary"].seed({"models": [{"modelId": model_id}]})
+        hook = f"{local.host.base_url}/runtime/webhooks/EventGrid"
+        params = {"functionName": "model_trained_event", "code": local.host.eventgrid_key}
+        event = SCHEMAS[schema]({"kind": "model", "id": model_id})
+        delivered = httpx.post(hook, params=params, json=[event], headers={"aeg-event-type": "Notification"})
+        assert delivered.status_code == 202
 
-    await function_app.model_trained_event(event)
+        api = httpx.Client(base_url=local.api_url, headers={"x-functions-key": local.function_key})
 
-    assert len(await jobs_of(stack)) == 2
+        def finished() -> list[dict] | None:
+            jobs = [j for j in api.get("/copies").json()["jobs"] if j["source"]["id"] == model_id]
+            return jobs if len(jobs) == 2 and all(j["finishedAt"] for j in jobs) else None
+
+        jobs = eventually(finished, timeout=60, what="both copies finished")
+    assert {(j["target"]["alias"], j["status"], j["origin"]) for j in jobs} == {
+        ("westus2", "succeeded", "event"),
+        ("northeurope", "succeeded", "event"),
+    }
 
 
 @pytest.mark.parametrize(

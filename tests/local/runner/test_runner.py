@@ -211,8 +211,9 @@ def test_local_topic_takes_what_the_eventgrid_sdk_sends(tiny):
 
 
 def test_eventgrid_trigger_webhook(http, tiny):
-    _, app = tiny
+    host, app = tiny
     hook = "/runtime/webhooks/EventGrid"
+    code = host.eventgrid_key
     validation = [
         {
             "id": "v1",
@@ -223,31 +224,71 @@ def test_eventgrid_trigger_webhook(http, tiny):
         }
     ]
     headers = {"aeg-event-type": "SubscriptionValidation"}
-    r = http.post(hook, params={"functionName": "on_event", "code": KEY}, json=validation, headers=headers)
+    r = http.post(hook, params={"functionName": "on_event", "code": code}, json=validation, headers=headers)
     assert r.json() == {"validationResponse": "abc-123"}
     notify = {"aeg-event-type": "Notification"}
     assert http.post(hook, params={"functionName": "on_event"}, json=[], headers=notify).status_code == 401
     assert (
-        http.post(hook, params={"functionName": "nope", "code": KEY}, json=[], headers=notify).status_code
+        http.post(hook, params={"functionName": "nope", "code": code}, json=[], headers=notify).status_code
         == 404
     )
     grid = [{"id": "g1", "subject": "/s", "eventType": "tiny.made", "dataVersion": "1.0", "data": {"a": 1}}]
-    r = http.post(hook, params={"functionName": "on_event", "code": KEY}, json=grid, headers=notify)
+    r = http.post(hook, params={"functionName": "on_event", "code": code}, json=grid, headers=notify)
     assert r.status_code == 202
     assert app.calls["event"][-1] == {"id": "g1", "type": "tiny.made", "subject": "/s", "data": {"a": 1}}
     cloud = {"specversion": "1.0", "id": "c1", "source": "/src", "type": "tiny.cloud", "data": {"b": 2}}
-    r = http.post(hook, params={"functionName": "on_cloud_event", "code": KEY}, json=cloud, headers=notify)
+    r = http.post(hook, params={"functionName": "on_cloud_event", "code": code}, json=cloud, headers=notify)
     assert r.status_code == 202
     assert app.calls["cloud"][-1] == {"id": "c1", "type": "tiny.cloud", "source": "/src", "data": {"b": 2}}
     failing = [{**grid[0], "id": "g2", "eventType": "tiny.fail"}]
-    r = http.post(hook, params={"functionName": "on_event", "code": KEY}, json=failing, headers=notify)
+    r = http.post(hook, params={"functionName": "on_event", "code": code}, json=failing, headers=notify)
     assert r.status_code == 500  # Event Grid would redeliver the batch
+
+
+def test_the_eventgrid_webhook_takes_the_system_key_not_a_function_key(http, tiny):
+    grid = [{"id": "k1", "subject": "/s", "eventType": "tiny.made", "dataVersion": "1.0", "data": {}}]
+    params = {"functionName": "on_event", "code": KEY}
+    r = http.post(
+        "/runtime/webhooks/EventGrid", params=params, json=grid, headers={"aeg-event-type": "Notification"}
+    )
+    assert r.status_code == 401
+
+
+def test_the_payload_decides_the_event_type_whatever_the_annotation(http, tiny):
+    host, app = tiny
+    cloud = {"specversion": "1.0", "id": unique("as-cloud"), "source": "/src", "type": "t", "data": {}}
+    grid = {"id": unique("as-grid"), "subject": "/s", "eventType": "t", "dataVersion": "1", "data": {}}
+    params = {"functionName": "on_any_event", "code": host.eventgrid_key}
+    notify = {"aeg-event-type": "Notification"}
+    assert (
+        http.post("/runtime/webhooks/EventGrid", params=params, json=cloud, headers=notify).status_code == 202
+    )
+    assert (
+        http.post("/runtime/webhooks/EventGrid", params=params, json=[grid], headers=notify).status_code
+        == 202
+    )
+    classes = {c["id"]: c["class"] for c in app.calls["any"]}
+    assert classes[cloud["id"]] == "CloudEvent" and classes[grid["id"]] == "EventGridEvent"
+
+
+def test_the_events_of_one_delivery_run_at_the_same_time(http, tiny):
+    host, _ = tiny
+    batch = [
+        {"id": unique("together-a"), "subject": "/s", "eventType": "t", "dataVersion": "1", "data": {}},
+        {"id": unique("together-b"), "subject": "/s", "eventType": "t", "dataVersion": "1", "data": {}},
+    ]
+    params = {"functionName": "on_any_event", "code": host.eventgrid_key}
+    # Each handler waits for the other at a barrier: run one after the other, both would fail.
+    r = http.post(
+        "/runtime/webhooks/EventGrid", params=params, json=batch, headers={"aeg-event-type": "Notification"}
+    )
+    assert r.status_code == 202
 
 
 def test_topic_forwards_events_to_webhooks(tiny):
     host, app = tiny
     host.sink.webhooks = [
-        f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_cloud_event&code={KEY}"
+        f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_cloud_event&code={host.eventgrid_key}"
     ]
     try:
         event = CloudEvent(source="/tests", type="tiny.forwarded", data={"c": 3}, id=unique("fw"))
