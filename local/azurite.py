@@ -1,4 +1,4 @@
-"""Start Azurite (the Azure Storage emulator, from node_modules) in memory on free loopback ports."""
+"""Start Azurite (the Azure Storage emulator, from node_modules) on loopback ports, in memory or on disk."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from local.emulator.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "devstoreaccount1"
@@ -36,12 +38,6 @@ class Azurite:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)
@@ -61,12 +57,18 @@ def azurite_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def run_azurite(*, ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> Iterator[Azurite]:
-    """Run Azurite (blob, queue, table) in memory until the block ends; no process is left behind."""
-    blob, queue, table = ports or (_free_port(), _free_port(), _free_port())
+def run_azurite(
+    *, ports: tuple[int, int, int] | None = None, location: Path | None = None, timeout: float = 30.0
+) -> Iterator[Azurite]:
+    """Run Azurite (blob, queue, table) until the block ends; no process is left behind.
+
+    In memory by default; with `location`, on disk there, so that an Azurite started again on the
+    same ports and folder serves the same accounts (storage that blips, not storage that is lost)."""
+    blob, queue, table = ports or (free_port(), free_port(), free_port())
+    persistence = ["--location", str(location)] if location is not None else ["--inMemoryPersistence"]
     command = [
         *azurite_command(),
-        "--inMemoryPersistence",
+        *persistence,
         "--skipApiVersionCheck",
         "--disableTelemetry",
         "--silent",

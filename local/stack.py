@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from local.azurite import Azurite
     from local.emulator.process import EmulatorHandle
     from local.runner.host import FunctionHost
-    from shared.context import AppContext
 
 from shared.names import DEFAULT_SYNC_SCHEDULE, SYNC_SCHEDULE_SETTING
 
@@ -150,25 +149,20 @@ def app_settings(services: Services, options: StackOptions) -> dict[str, str]:
 
 
 class AppContextHooks:
-    """Builds the app's context (shared.context) in the runner's loop from the runner's settings, and
-    closes it when the runner stops: what the worker would do lazily from environment variables."""
-
-    def __init__(self) -> None:
-        self.context: AppContext | None = None
+    """Gives the app's context (shared.context) the runner's settings, to be built lazily in the
+    runner's loop on first use as the worker builds it from environment variables, and closes it when
+    the runner stops."""
 
     async def startup(self, values: dict[str, str]) -> None:
-        from shared.context import build_context, set_context
+        from shared.context import use_settings
         from shared.settings import load_settings
 
-        self.context = await build_context(load_settings(values))
-        set_context(self.context)
+        use_settings(load_settings(values))
 
     async def shutdown(self) -> None:
-        from shared.context import set_context
+        from shared.context import close_context
 
-        if self.context is not None:
-            await self.context.aclose()
-            set_context(None)
+        await close_context()
 
 
 def write_settings_file(path: Path, values: dict[str, str], port: int) -> None:

@@ -133,24 +133,45 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
 
 
 _contexts: dict[asyncio.AbstractEventLoop, AppContext] = {}
+_settings: dict[asyncio.AbstractEventLoop, Settings] = {}
 _locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
 
 async def get_context() -> AppContext:
-    """The process's context for the running event loop, built on first use."""
+    """The process's context for the running event loop, built on first use.
+
+    Built lazily, inside the invocation that needs it: if storage cannot be reached when a fresh
+    instance takes its first request, the failure is that request's (a 503 for HTTP, a retry for a
+    queue message), and the next invocation tries again."""
     loop = asyncio.get_running_loop()
     if loop in _contexts:
         return _contexts[loop]
     async with _locks.setdefault(loop, asyncio.Lock()):
         if loop not in _contexts:
-            _contexts[loop] = await build_context(get_settings())
+            _contexts[loop] = await build_context(_settings.get(loop) or get_settings())
     return _contexts[loop]
 
 
+def use_settings(settings: Settings) -> None:
+    """Build the running loop's context from `settings` rather than the environment; the local
+    runner serves several apps' settings in one process, one loop each."""
+    _settings[asyncio.get_running_loop()] = settings
+
+
 def set_context(context: AppContext | None) -> None:
-    """Install (or clear) the context of the running loop; tests and the local runner use it."""
+    """Install (or clear) the context of the running loop; tests use it."""
     loop = asyncio.get_running_loop()
     if context is None:
         _contexts.pop(loop, None)
     else:
         _contexts[loop] = context
+
+
+async def close_context() -> None:
+    """Close the running loop's context, if one was built (the host is shutting down)."""
+    loop = asyncio.get_running_loop()
+    _settings.pop(loop, None)
+    _locks.pop(loop, None)
+    context = _contexts.pop(loop, None)
+    if context is not None:
+        await context.aclose()

@@ -7,4 +7,6 @@ POISON_SUFFIX = "-poison"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 SYNC_SCHEDULE_SETTING = "DR_SYNC_SCHEDULE"
 DEFAULT_SYNC_SCHEDULE = "0 0 2 * * *"
-WATCHDOG_SCHEDULE = "0 */5 * * * *"  # every five minutes
+# Every 30 s (shared.copy.watchdog.WATCHDOG_PERIOD): a job whose instance died waits at most about
+# the watchdog's grace plus this period.
+WATCHDOG_SCHEDULE = "*/30 * * * * *"

@@ -46,6 +46,14 @@ async def serve_until_signal(host: object) -> None:
     await host.serve()
 
 
+async def close_app_context() -> None:
+    """The app builds its clients lazily on first use; close them on a normal stop, so that no
+    connection is left open (and no "Unclosed client session" is logged)."""
+    from shared.context import close_context
+
+    await close_context()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -69,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             .get("Host", {})
             .get("LocalHttpPort", DEFAULT_PORT)
         )
-    host = host_for_script(args.script, values, port=port or DEFAULT_PORT, host=args.host, export_env=True)
+    host = host_for_script(
+        args.script,
+        values,
+        port=port or DEFAULT_PORT,
+        host=args.host,
+        export_env=True,
+        shutdown=close_app_context,
+    )
     host.bind()
     print(f"Functions host (local runner) on {host.base_url}", flush=True)
     for spec in host.specs:

@@ -98,6 +98,10 @@ class Job(BaseModel):
     last_running_at: datetime | None = None
     finished_at: datetime | None = None
     deadline_at: datetime | None = None
+    # When the job's pending message is due to be handled (shared.copy.watchdog): written with every
+    # step that sends one; past it by the watchdog's grace, the message is presumed lost.
+    due_at: datetime | None = None
+    resumes: int = 0  # times the watchdog gave the job a new message
     error_code: str | None = None
     error_message: str | None = None
     event_published: bool = False

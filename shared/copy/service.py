@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.copy import pipeline as p
+from shared.copy import watchdog
 from shared.copy.authorizations import PendingAuthorizations, content_fingerprint
 from shared.copy.completion import copy_completed_event
 from shared.copy.durations import CopyDurations
@@ -160,6 +161,7 @@ class CopyService:
             status=JobStatus.QUEUED,
             created_at=now,
             updated_at=now,
+            due_at=now,
             deadline_at=now + self.settings.poll.deadline,
         )
         if request.authorize_now:
@@ -296,33 +298,37 @@ class CopyService:
             return await self.jobs.get(job_id)
         return await self.jobs.get(job_id)
 
-    async def resume_stalled(self, stale_after: timedelta | None = None) -> list[str]:
-        """Give every job that made no progress for `stale_after` its next message again (by default
-        ten minutes, or three of the longest poll delays if that is longer).
+    async def resume_stalled(self, grace: timedelta = watchdog.GRACE) -> list[str]:
+        """Give every overdue job (`shared.copy.watchdog`) its next message again: a job whose
+        message was lost or is held by an instance that died. A terminal job whose completion event
+        could not be published is published again.
 
         The safety net under the queue chain: a message can be lost outside this app's control (a
-        send that failed after the row was written, a poison message that expired, an event that
-        could not be published). A resumed job gets a new generation, so if its old message does
-        turn up after all, it is dropped as stale.
+        send that failed after the row was written, an instance killed while it held the message, a
+        poison message that expired, an event that could not be published). A resumed job gets a new
+        generation, so if its old message does turn up after all, it is dropped as stale.
         """
-        if stale_after is None:
-            stale_after = timedelta(seconds=max(600.0, 3 * self.settings.poll.max_delay_seconds))
         now = self.clock()
         resumed = []
         async for job in self.jobs.iter_unfinished():
-            if now - job.updated_at < stale_after:
+            if not watchdog.is_overdue(job, now, grace):
                 continue
             log.warning(
-                "job %s made no progress since %s; resuming it", job.job_id, job.updated_at.isoformat()
+                "job %s (%s) was due at %s and made no progress; resuming it",
+                job.job_id,
+                job.status.value,
+                (job.due_at or job.updated_at).isoformat(),
             )
-            if job.status.is_terminal:
-                await self._run(job, p.PublishEvent(), None)
-            else:
-                try:
+            job.resumes += 1
+            try:
+                if job.status.is_terminal:
+                    await self.jobs.replace(job)  # the resume counts even if the topic is still down
+                    await self._run(job, p.PublishEvent(), None)
+                else:
                     await self._advance(job, None, now)
                     await self._send_next(job, delay=0)
-                except JobConflict:
-                    continue  # it moved after all
+            except JobConflict:
+                continue  # it moved after all
             resumed.append(job.job_id)
         return resumed
 
@@ -374,13 +380,13 @@ class CopyService:
                 return await self._read_operation(job, now)
             case p.SchedulePoll(delay=delay):
                 job.status = JobStatus.POLLING
-                await self._advance(job, message_id, now)
+                await self._advance(job, message_id, now, next_in=delay)
                 await self._send_next(job, delay=delay)
                 return None
             case p.RetryLater(delay=delay, reason=reason):
                 job.error_message = reason
                 job.retries += 1
-                await self._advance(job, message_id, now)
+                await self._advance(job, message_id, now, next_in=delay)
                 await self._send_next(job, delay=delay)
                 log.warning("job %s: %s; retrying in %.0f s", job.job_id, reason, delay)
                 return None
@@ -414,10 +420,12 @@ class CopyService:
         await self.records.record_job(job)
         await self.authorizations.discard(job.target_alias, job.kind, job.target_id)
 
-    async def _advance(self, job: Job, message_id: str | None, now: datetime) -> None:
+    async def _advance(self, job: Job, message_id: str | None, now: datetime, *, next_in: float = 0) -> None:
+        """Write the job's new state and generation; its next message is due `next_in` seconds on."""
         job.generation += 1
         job.advanced_by = message_id
         job.updated_at = now
+        job.due_at = now + timedelta(seconds=next_in)
         await self.jobs.replace(job)
 
     async def _send_next(self, job: Job, *, delay: float) -> None:
@@ -454,9 +462,10 @@ class CopyService:
         job.started_at = self.clock()
         job.error_message = None
         job.retries = 0
-        await self._advance(job, message_id, now)
         estimate = await self.durations.estimate(job.copy_key)
-        await self._send_next(job, delay=p.first_poll_delay(self.settings.poll, estimate))
+        first_poll = p.first_poll_delay(self.settings.poll, estimate)
+        await self._advance(job, message_id, now, next_in=first_poll)
+        await self._send_next(job, delay=first_poll)
         log.info("job %s started at %s", job.job_id, job.source_alias)
         return None
 

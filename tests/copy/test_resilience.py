@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.copy import watchdog
 from shared.copy.jobs import JobStatus
 from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
@@ -237,6 +238,37 @@ async def test_the_watchdog_resumes_a_job_whose_message_was_lost(stack, emulator
     assert job.status is JobStatus.SUCCEEDED
     assert target_item(emulators["westus2"], "models", model_id) is not None
     assert await stack.service.resume_stalled(timedelta(seconds=0)) == []  # nothing left behind
+
+
+async def test_a_job_whose_message_is_held_by_a_dead_instance_is_resumed_once_overdue(
+    stack, emulators, monkeypatch
+):
+    """An instance took the poll message and died: the message stays invisible for its lease (ten
+    minutes in Azure). Past the job's due time plus the grace, the watchdog resumes it; the held
+    message, when it reappears, is stale and changes nothing."""
+    model_id, job_ids = await submit_model(stack, emulators)
+    await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=15)
+    polls = stack.triggers["copy-polls"].client
+    held = []
+    while not held:  # the dead instance's receive: invisible for ten minutes
+        held = [m async for m in polls.receive_messages(visibility_timeout=600)]
+    job = await stack.job(job_ids[0])
+    assert job.due_at is not None
+    assert await stack.service.resume_stalled() == []  # not overdue yet: it is merely on its way
+
+    later = job.due_at + watchdog.GRACE + timedelta(seconds=1)
+    monkeypatch.setattr(stack.service, "clock", lambda: later)
+    assert await stack.service.resume_stalled() == job_ids
+    monkeypatch.undo()
+    [done] = await stack.run_to_end(job_ids)
+
+    assert done.status is JobStatus.SUCCEEDED and done.resumes == 1
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+    for message in held:  # the lease ends: the old message comes back, and is dropped as stale
+        await polls.update_message(message, visibility_timeout=0)
+    await stack.settle(1.5)
+    assert (await stack.job(job_ids[0])).generation == done.generation
+    assert_one_event_per_job(stack, job_ids)
 
 
 async def test_the_watchdog_publishes_an_event_that_could_not_be_published(stack, emulators, monkeypatch):

@@ -1,0 +1,49 @@
+"""When a job is overdue: the watchdog's rule, as plain functions.
+
+Every step that hands a job to its next queue message also writes, in the same row update, when that
+message is due (`Job.due_at`: now for a copy request, now + the poll delay for a poll). A message can
+then be lost to the job in two ways the queue chain cannot see: a send that never happened, and an
+instance that died holding the message (the Functions host keeps a received message invisible for
+its 10-minute lease, renewed while the instance lives; a killed instance's messages come back only
+when that lease runs out). Either way the job sits still past its due time. The watchdog, a timer
+that the host runs on one instance at a time, gives such a job a new message with a new generation
+(the held one is dropped as stale when it reappears), so a dead instance costs a job about
+`GRACE + WATCHDOG_PERIOD` rather than ten minutes.
+
+A job can also be late without being lost: its copy request waits behind many others in the queue
+while a large sync drains at the service's rate. Resuming it is harmless (its old message is dropped
+as stale) but not free, so each resume of the same job doubles the grace it gets next time: a backlog
+costs a few extra messages per job, never one per watchdog run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.copy.jobs import Job
+
+#: How long past its due time a job may sit still before the watchdog resumes it. Covers a host's
+#: polling interval, a busy queue and the step itself (a client call with its own retries).
+GRACE = timedelta(seconds=60)
+#: The watchdog's schedule period (`shared.names.WATCHDOG_SCHEDULE`); with GRACE, the longest a job
+#: waits after its instance died.
+WATCHDOG_PERIOD = timedelta(seconds=30)
+#: Doubling stops here: a job resumed this often gets GRACE * 2**MAX_BACKOFF_DOUBLINGS (about 32 min).
+MAX_BACKOFF_DOUBLINGS = 5
+
+
+def grace_for(job: Job, grace: timedelta = GRACE) -> timedelta:
+    """The grace this job gets: GRACE, doubled for each time the watchdog already resumed it."""
+    doublings: int = min(job.resumes, MAX_BACKOFF_DOUBLINGS)
+    return grace * (1 << doublings)
+
+
+def is_overdue(job: Job, now: datetime, grace: timedelta = GRACE) -> bool:
+    """True when the job's pending step is late by more than its grace: its message is presumed lost
+    or held by an instance that died. A job whose completion event is out is never overdue."""
+    if job.event_published:
+        return False
+    due = job.due_at or job.updated_at  # rows written before due times were kept
+    return now - due > grace_for(job, grace)

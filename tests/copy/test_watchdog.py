@@ -1,0 +1,75 @@
+"""The watchdog's rule: a job is resumed once its pending step is late by more than its grace, and
+each resume of the same job doubles that grace (a long queue costs a few messages, not one per run)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.copy import watchdog
+from shared.copy.jobs import Job, JobStatus
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+def job(**changes) -> Job:
+    fields = dict(
+        job_id="0123456789abcdef",
+        kind="model",
+        source_alias="primary",
+        source_id="invoice",
+        target_alias="westus2",
+        target_id="invoice",
+        status=JobStatus.POLLING,
+        created_at=NOW - timedelta(minutes=5),
+        updated_at=NOW - timedelta(minutes=5),
+    )
+    fields.update(changes)
+    return Job(**fields)
+
+
+def test_a_job_is_not_overdue_before_its_due_time_plus_the_grace():
+    due = NOW - watchdog.GRACE
+    assert not watchdog.is_overdue(job(due_at=due), NOW)
+    assert watchdog.is_overdue(job(due_at=due - timedelta(seconds=1)), NOW)
+
+
+def test_a_poll_scheduled_far_ahead_is_not_overdue_however_old_the_row():
+    """A long copy polled every 30 s: the row is old, but its next poll is not due yet."""
+    assert not watchdog.is_overdue(job(due_at=NOW + timedelta(seconds=20)), NOW)
+
+
+def test_the_grace_doubles_with_each_resume_up_to_a_cap():
+    assert watchdog.grace_for(job(resumes=0)) == watchdog.GRACE
+    assert watchdog.grace_for(job(resumes=1)) == 2 * watchdog.GRACE
+    assert watchdog.grace_for(job(resumes=3)) == 8 * watchdog.GRACE
+    cap = watchdog.grace_for(job(resumes=watchdog.MAX_BACKOFF_DOUBLINGS))
+    assert watchdog.grace_for(job(resumes=50)) == cap
+    resumed_once = job(due_at=NOW - watchdog.GRACE - timedelta(seconds=5), resumes=1)
+    assert not watchdog.is_overdue(resumed_once, NOW)
+
+
+def test_a_job_whose_event_is_out_is_never_overdue():
+    done = job(status=JobStatus.SUCCEEDED, due_at=NOW - timedelta(days=3), event_published=True)
+    assert not watchdog.is_overdue(done, NOW)
+
+
+def test_a_finished_job_whose_event_is_not_out_is_overdue_like_any_other():
+    unpublished = job(status=JobStatus.FAILED, due_at=NOW - timedelta(minutes=2), event_published=False)
+    assert watchdog.is_overdue(unpublished, NOW)
+
+
+def test_a_row_without_a_due_time_counts_from_its_last_update():
+    assert watchdog.is_overdue(job(due_at=None, updated_at=NOW - timedelta(minutes=2)), NOW)
+    assert not watchdog.is_overdue(job(due_at=None, updated_at=NOW - timedelta(seconds=10)), NOW)
+
+
+def test_a_dead_instance_costs_a_job_at_most_the_grace_plus_one_watchdog_period():
+    """The documented bound (README: reliability): 90 s, under the 120 s target."""
+    assert watchdog.GRACE + watchdog.WATCHDOG_PERIOD <= timedelta(seconds=120)
+
+
+def test_the_watchdog_timer_fires_once_per_watchdog_period():
+    from shared.names import WATCHDOG_SCHEDULE
+
+    seconds, *rest = WATCHDOG_SCHEDULE.split()
+    assert seconds == f"*/{int(watchdog.WATCHDOG_PERIOD.total_seconds())}" and set(rest) == {"*"}
