@@ -46,7 +46,7 @@ from local.runner.queues import (
     poll_forever,
     queue_trigger,
 )
-from local.runner.timers import run_timer_function
+from local.runner.timers import TimerHost
 
 log = logging.getLogger("docintel_dr.local.host")
 
@@ -122,6 +122,8 @@ class FunctionHost:
         # Values the real host refuses to start with raise HostConfigError here.
         self.queue_options = QueueHostOptions.from_host_json(self.host_json)
         self.function_timeout = function_timeout_seconds(self.host_json)
+        # Timers: LOCAL_PLAN, host.json `singleton` (refused out of range), the host id, their blobs.
+        self.timers = TimerHost(self.values, self.host_json)
         self.faults = FaultSwitches.from_settings(self.values)
         webhooks = [u.strip() for u in self.values.get(WEBHOOKS_SETTING, "").split(",") if u.strip()]
         events_path = events_file or Path(
@@ -243,9 +245,7 @@ class FunctionHost:
                 self._triggers.append(trigger)
                 tasks.append(asyncio.create_task(poll_forever(trigger, self.stop_event), name=spec.name))
             elif spec.trigger_type == "timerTrigger":
-                timer = run_timer_function(
-                    spec, self.values, self._invoker(spec), self.log.record, self.stop_event
-                )
+                timer = self.timers.run(spec, self._invoker(spec), self.log.record, self.stop_event)
                 tasks.append(asyncio.create_task(timer, name=spec.name))
         return tasks
 
@@ -258,6 +258,7 @@ class FunctionHost:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("%s stopped with %s: %s", task.get_name(), result.__class__.__name__, result)
         await close_triggers(self._triggers)
+        await self.timers.aclose()
         await self.outputs.aclose()
         await self.sink.aclose()
         if self._shutdown is not None:

@@ -185,16 +185,18 @@ def test_poison_copy_is_the_raw_base64_body(azurite, tiny):
     assert raw_messages(azurite, "tiny-unwatched") == []
 
 
-def test_timers_fire_on_schedule_on_startup_and_late_runs_are_past_due(tiny):
+def test_timers_fire_on_schedule_on_startup_and_an_overrun_is_followed_by_one_run(tiny):
     _, app = tiny
     ticks = eventually(lambda: len(app.calls["tick"]) >= 2 and app.calls["tick"], what="two ticks")
     assert ticks[1]["at"] - ticks[0]["at"] == pytest.approx(1.0, abs=0.5)
     assert not ticks[1]["past_due"]
-    assert set(ticks[0]["status"]) == {"Last", "Next", "LastUpdated"}
+    assert ticks[0]["status"] == {}  # a sub-minute schedule has no schedule monitor, hence no status
     assert app.calls["startup"] == [{"past_due": False}]  # runOnStartup, schedule from %TINY_SCHEDULE%
     slow = eventually(lambda: len(app.calls["slow"]) >= 2 and app.calls["slow"], what="slow timer twice")
     assert slow[0]["past_due"] is False
-    assert slow[1]["past_due"] is True
+    # The host starts the next run at once after an overrun, not past due: only an occurrence missed
+    # while no listener ran (schedule monitor, at start) is past due (tests/local/runner/test_timers.py).
+    assert slow[1]["past_due"] is False
 
 
 def test_local_topic_takes_what_the_eventgrid_sdk_sends(tiny):
