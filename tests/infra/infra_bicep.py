@@ -27,6 +27,42 @@ class Unsupported(Exception):
     """An expression the evaluator does not know: extend the evaluator, do not skip the check."""
 
 
+class TemplateFailure(Exception):
+    """The template reached a `fail('...')`: Azure would stop the deployment with this message."""
+
+
+class InvalidParameter(Exception):
+    """A parameter value its decorators refuse (@allowed, @minValue, ...): Azure refuses it too."""
+
+
+def check_parameters(template: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """Apply the template's parameter decorators to `params` as Azure does before deploying."""
+    for name, spec in template.get("parameters", {}).items():
+        if name not in params:
+            continue
+        value = params[name]
+        for decorator in spec.get("decorators", []):
+            kind, arg = decorator["type"], decorator.get("argument")
+            if kind == "allowed" and value not in arg:
+                raise InvalidParameter(f"{name}: {value!r} is not one of the allowed values")
+            if kind == "min_value" and value < arg:
+                raise InvalidParameter(f"{name}: {value!r} is below the minimum {arg}")
+            if kind == "max_value" and value > arg:
+                raise InvalidParameter(f"{name}: {value!r} is above the maximum {arg}")
+            if kind == "min_length" and len(value) < arg:
+                raise InvalidParameter(f"{name}: shorter than {arg}")
+            if kind == "max_length" and len(value) > arg:
+                raise InvalidParameter(f"{name}: longer than {arg}")
+
+
+def decorator(spec: dict[str, Any], kind: str) -> Any:
+    """The argument of a parameter's decorator, e.g. decorator(spec, "allowed"); None if absent."""
+    for d in spec.get("decorators", []):
+        if d["type"] == kind:
+            return d.get("argument")
+    return None
+
+
 @cache
 def parse(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], BicepParser().parse(file_path=path))
@@ -209,6 +245,8 @@ class Evaluator:
             return args[0].replace(args[1], args[2])
         if kind == "length":
             return len(args[0])
+        if kind == "fail":
+            raise TemplateFailure(str(args[0]))
         if kind == "resource_group":
             return {"subscriptionId": named.get("subscription_id"), "name": named.get("resource_group_name")}
         if kind in ("subscription", "tenant", "unique_string", "guid", "subscription_resource_id"):
