@@ -8,8 +8,51 @@ targetScope = 'subscription'
 @description('Name of the azd environment; used for the resource group name, resource names and tags.')
 param environmentName string
 
+// Regions with Flex Consumption: the list of the official Flex Consumption quickstart
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep, @allowed of `location`).
+// `az functionapp list-flexconsumption-locations` prints the current list; add a region here when
+// it gains Flex Consumption. The metadata makes azd offer only these regions.
 @minLength(1)
-@description('Region of the function app, storage, Event Grid topic and monitoring.')
+@description('Region of the function app, storage, Event Grid topic and monitoring: one with Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Resource group to create or reuse. Default: rg-<environmentName>.')
@@ -36,9 +79,19 @@ param secondaryResources array = []
 @description('NCRONTAB schedule of the scheduled sync (six fields, UTC). Default: 0 0 2 * * * (02:00 every day).')
 param syncSchedule string = ''
 
-@description('Flex Consumption: maximum instance count.')
+// Flex Consumption limits (learn.microsoft.com/azure/azure-functions/event-driven-scaling#limit-scale-out
+// and flex-consumption-plan#instance-sizes): a maximum instance count of 1 to 1000 (earlier versions
+// of that page said 40 to 1000), instance memory 512, 2048 or 4096 MB.
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: maximum instance count (1-1000).')
 param maximumInstanceCount int = 40
 
+@allowed([
+  512
+  2048
+  4096
+])
 @description('Flex Consumption: instance memory size in MB (512, 2048 or 4096).')
 param instanceMemoryMB int = 2048
 

@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 import yaml
-from infra_bicep import INFRA, REPO, Evaluator, Stubbed, bicep_files, parse
+from infra_bicep import (
+    INFRA,
+    REPO,
+    Evaluator,
+    InvalidParameter,
+    Stubbed,
+    bicep_files,
+    check_parameters,
+    decorator,
+    parse,
+)
 from pydantic import SecretStr
 
 from shared import settings as app_settings
@@ -125,6 +135,7 @@ class Deployment:
 
     def __init__(self, params: dict[str, Any], accounts: dict[str, dict[str, str]]) -> None:
         self.main = parse(MAIN)
+        check_parameters(self.main, params)
         self.accounts = dict(accounts)
         self.ev = Evaluator(self.main, params, self._main_stub)
         self.rg_name = self.ev.eval(self.main["resources"]["rg"]["config"]["name"])
@@ -485,3 +496,46 @@ def test_stubbed_values_do_not_leak(deployment: Deployment) -> None:
     for item in deployment.setting_items:
         assert not isinstance(item["value"], Stubbed), item
         assert "${" not in str(item["value"]), item
+
+
+# --- where and how big: Flex Consumption regions and scale limits -------------------------------
+
+# The regions of the official Flex Consumption quickstart's `location` (@allowed in
+# Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep), which main.bicep copies.
+FLEX_REGIONS = {
+    "australiaeast", "australiasoutheast", "brazilsouth", "canadacentral", "centralindia", "centralus",
+    "eastasia", "eastus", "eastus2", "eastus2euap", "francecentral", "germanywestcentral", "italynorth",
+    "japaneast", "koreacentral", "northcentralus", "northeurope", "norwayeast", "southafricanorth",
+    "southcentralus", "southeastasia", "southindia", "spaincentral", "swedencentral", "uaenorth",
+    "uksouth", "ukwest", "westcentralus", "westeurope", "westus", "westus2", "westus3",
+}  # fmt: skip
+
+
+def test_location_is_a_flex_consumption_region() -> None:
+    spec = parse(MAIN)["parameters"]["location"]
+    allowed = decorator(spec, "allowed")
+    assert set(allowed) == FLEX_REGIONS and len(allowed) == len(FLEX_REGIONS)
+    assert decorator(spec, "metadata") == {"azd": {"type": "location"}}, "azd should offer only these"
+    assert "functions-quickstart-python-http-azd" in MAIN.read_text(encoding="utf-8"), "name the source"
+    for region in ("eastus", "westus2", "northeurope"):
+        Deployment({**EXISTING_PARAMS, "location": region}, EXISTING)
+    for region in ("westindia", "chinaeast2", "EastUS", ""):
+        with pytest.raises(InvalidParameter, match="location"):
+            Deployment({**EXISTING_PARAMS, "location": region}, EXISTING)
+
+
+def test_flex_consumption_scale_limits() -> None:
+    params = parse(MAIN)["parameters"]
+    count, memory = params["maximumInstanceCount"], params["instanceMemoryMB"]
+    assert (decorator(count, "min_value"), decorator(count, "max_value")) == (1, 1000)
+    assert sorted(decorator(memory, "allowed")) == [512, 2048, 4096]
+    for ok in ({"maximumInstanceCount": 1}, {"maximumInstanceCount": 1000}, {"instanceMemoryMB": 512},
+               {"instanceMemoryMB": 4096}):  # fmt: skip
+        deployment = Deployment({**EXISTING_PARAMS, **ok}, EXISTING)
+        site = deployment.app_ev.eval(deployment.app["resources"]["functionApp"]["config"])
+        scale = site["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+        assert scale.items() >= ok.items()
+    for bad in ({"maximumInstanceCount": 0}, {"maximumInstanceCount": 1001}, {"instanceMemoryMB": 1024},
+                {"instanceMemoryMB": 8192}):  # fmt: skip
+        with pytest.raises(InvalidParameter, match=next(iter(bad))):
+            Deployment({**EXISTING_PARAMS, **bad}, EXISTING)
