@@ -1,6 +1,7 @@
 // docintel-dr: `azd up` entry point. Creates the resource group with the function app and its
 // dependencies, and grants the app's managed identity access to every Document Intelligence resource
-// (primary and secondaries), wherever they live. See infra/README.md.
+// (primary and secondaries), wherever they live, and the deploying user (principalId) what the
+// docintel-dr CLI needs on the resources created here. See infra/README.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -95,6 +96,16 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption: instance memory size in MB (512, 2048 or 4096).')
 param instanceMemoryMB int = 2048
 
+@description('Object id of whoever runs azd (azd sets AZURE_PRINCIPAL_ID): granted what the docintel-dr CLI needs on the resources created here. Empty: no grant.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+@description('Type of principalId: User for a person, ServicePrincipal when azd runs as one (CI), from AZURE_PRINCIPAL_TYPE.')
+param principalType string = 'User'
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -157,6 +168,8 @@ module primaryAccount 'modules/docintel-account.bicep' = if (createDocumentIntel
     name: 'di-${resourceToken}-primary'
     location: createdPrimaryLocation
     tags: tags
+    userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
@@ -168,6 +181,8 @@ module secondaryAccounts 'modules/docintel-account.bicep' = [
       name: 'di-${resourceToken}-${l}'
       location: l
       tags: tags
+      userPrincipalId: principalId
+      userPrincipalType: principalType
     }
   }
 ]
@@ -230,6 +245,8 @@ module app 'modules/app.bicep' = {
     syncSchedule: schedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 

@@ -22,6 +22,10 @@ param syncSchedule string
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+@description('Object id of whoever deployed (azd\'s principalId) and its type; empty: no grant.')
+param userPrincipalId string = ''
+param userPrincipalType string = 'User'
+
 // Names shared with the app: shared/settings.py (COPY_REQUESTS_QUEUE, COPY_POLLS_QUEUE, POISON_SUFFIX,
 // Settings.jobs_table, Settings.state_table). tests/infra checks that they stay equal.
 var copyRequestsQueue = 'copy-requests'
@@ -403,6 +407,22 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deploying user, so that the docintel-dr CLI works against this deployment: it reads and
+// writes the job and state tables (creating them when missing) with the user's own Entra ID token.
+// It sends no queue message and publishes no event, so no queue or Event Grid role is granted.
+// ---------------------------------------------------------------------------------------------
+
+resource userTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(storage.id, userPrincipalId, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: userPrincipalId
+    principalType: userPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
   }
 }
 

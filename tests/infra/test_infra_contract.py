@@ -360,28 +360,39 @@ def test_queue_and_table_names_match_the_app(deployment: Deployment) -> None:
 # --- identity and roles ------------------------------------------------------------------------
 
 
-def _role_assignments(template: dict[str, Any], ev: Evaluator) -> set[tuple[str, str, str]]:
-    """(scope resource type, role definition id, principal) of every role assignment."""
+def _role_assignments(template: dict[str, Any], ev: Evaluator) -> set[tuple[str, str, str, str]]:
+    """(scope resource type, role definition id, principal, principal type) of every role assignment
+    that the parameters deploy (a conditional one only when its condition holds)."""
     out = set()
     resources = template["resources"]
     for name, r in resources.items():
         if r["type"] != "Microsoft.Authorization/roleAssignments":
             continue
         config = r["config"]
+        if "condition" in config:
+            if not ev.eval(config["condition"]):
+                continue
+            config = config["config"]
         scope = config.get("scope")
         assert isinstance(scope, str) and scope in resources, (
             f"{name}: scope must be a resource of the template"
         )
         props = ev.eval(config["properties"])
-        assert props["principalType"] == "ServicePrincipal"
         role = props["roleDefinitionId"].removeprefix("roleDefinitions/")
-        out.add((resources[scope]["type"], role, props["principalId"]))
+        out.add((resources[scope]["type"], role, props["principalId"], props["principalType"]))
     return out
+
+
+def _grants(template: dict[str, Any], ev: Evaluator) -> set[tuple[str, str, str]]:
+    """The role assignments of the app's managed identity (a service principal)."""
+    got = _role_assignments(template, ev)
+    assert all(kind == "ServicePrincipal" for _, _, p, kind in got if p == PRINCIPAL_ID)
+    return {(scope, role, principal) for scope, role, principal, _ in got}
 
 
 def test_roles_in_the_app_resource_group(deployment: Deployment) -> None:
     assert deployment.app_params["identityPrincipalId"] == PRINCIPAL_ID
-    got = _role_assignments(deployment.app, deployment.app_ev)
+    got = _grants(deployment.app, deployment.app_ev)
     assert got == {
         ("Microsoft.Storage/storageAccounts", ROLE["Storage Blob Data Owner"], PRINCIPAL_ID),
         ("Microsoft.Storage/storageAccounts", ROLE["Storage Queue Data Contributor"], PRINCIPAL_ID),
@@ -398,7 +409,7 @@ def test_cognitive_services_user_on_every_document_intelligence_account(deployme
         {"principalId": PRINCIPAL_ID, "accountName": "x"},
         lambda p: f"roleDefinitions/{p[-1]}" if p[0] == "subscription_resource_id()" else None,
     )
-    assert _role_assignments(template, ev) == {
+    assert _grants(template, ev) == {
         ("Microsoft.CognitiveServices/accounts", ROLE["Cognitive Services User"], PRINCIPAL_ID)
     }
     account = template["resources"]["account"]
@@ -539,3 +550,95 @@ def test_flex_consumption_scale_limits() -> None:
                 {"instanceMemoryMB": 8192}):  # fmt: skip
         with pytest.raises(InvalidParameter, match=next(iter(bad))):
             Deployment({**EXISTING_PARAMS, **bad}, EXISTING)
+
+
+# --- the deploying user: what the docintel-dr CLI needs ------------------------------------------
+
+USER_ID = "33333333-3333-3333-3333-333333333333"
+
+
+def test_the_cli_touches_only_tables_and_document_intelligence() -> None:
+    """The user's grants below are what shared/cli.py uses: its tables (created when missing) and the
+    Document Intelligence clients. If the CLI starts sending queue messages or publishing events,
+    grant the matching role to the user in infra/ and change this test."""
+    cli = (REPO / "shared" / "cli.py").read_text(encoding="utf-8")
+    assert "table_client(" in cli and "ensure_table(" in cli  # Table Data Contributor (create, write)
+    assert "build_clients(" in cli  # Cognitive Services User
+    for unused in ("queue_client(", "QueueSender(", "build_events(", "build_app_context("):
+        assert unused not in cli, f"the CLI now uses {unused}: grant the deploying user its role"
+
+
+def test_deploying_user_gets_the_cli_roles_when_principal_id_is_set() -> None:
+    params = {**CREATE_PARAMS, "principalId": USER_ID, "principalType": "User"}
+    deployment = Deployment(params, {})
+    user = {g for g in _role_assignments(deployment.app, deployment.app_ev) if g[2] == USER_ID}
+    assert user == {
+        ("Microsoft.Storage/storageAccounts", ROLE["Storage Table Data Contributor"], USER_ID, "User")
+    }
+    account = parse(ACCOUNT)
+    created = deployment.instances("primaryAccount") + deployment.instances("secondaryAccounts")
+    assert len(created) == 3
+    for instance in created:
+        ev = Evaluator(account, instance["params"], _role_stub)
+        user = {g for g in _role_assignments(account, ev) if g[2] == USER_ID}
+        assert user == {
+            ("Microsoft.CognitiveServices/accounts", ROLE["Cognitive Services User"], USER_ID, "User")
+        }
+    # azd runs as a service principal in CI: the type follows AZURE_PRINCIPAL_TYPE.
+    ci = Deployment({**params, "principalType": "ServicePrincipal"}, {})
+    assert {g[3] for g in _role_assignments(ci.app, ci.app_ev) if g[2] == USER_ID} == {"ServicePrincipal"}
+    with pytest.raises(InvalidParameter, match="principalType"):
+        Deployment({**params, "principalType": "Device"}, {})
+
+
+def test_deploying_user_roles_are_conditional_on_principal_id(deployment: Deployment) -> None:
+    for template in (deployment.app, parse(ACCOUNT)):
+        user_grants = [
+            r["config"]
+            for r in template["resources"].values()
+            if r["type"] == "Microsoft.Authorization/roleAssignments"
+            and "userPrincipalId" in json.dumps(r["config"])
+        ]
+        assert user_grants, "no role assignment for the deploying user"
+        for config in user_grants:
+            assert config.get("condition") == {
+                "operator": {
+                    "type": "not",
+                    "operands": {
+                        "bool_value": {
+                            "function": {"type": "empty", "parameters": {"item_to_test": "userPrincipalId"}}
+                        }
+                    },
+                }
+            }, "grant the user only when principalId is set"
+    # Without principalId (the fixtures), nothing is granted to anyone but the app's identity.
+    assert deployment.app_params["userPrincipalId"] == ""
+    assert {g[2] for g in _role_assignments(deployment.app, deployment.app_ev)} == {PRINCIPAL_ID}
+    for instance in deployment.instances("primaryAccount") + deployment.instances("secondaryAccounts"):
+        assert instance["params"]["userPrincipalId"] == ""
+        assert not _role_assignments(
+            parse(ACCOUNT), Evaluator(parse(ACCOUNT), instance["params"], _role_stub)
+        )
+
+
+def test_existing_accounts_grant_the_user_nothing() -> None:
+    """Accounts the template did not create belong to someone else: the user is not granted there."""
+    deployment = Deployment({**EXISTING_PARAMS, "principalId": USER_ID}, EXISTING)
+    assert not deployment.instances("primaryAccount") and not deployment.instances("secondaryAccounts")
+    access = parse(ACCESS)
+    for instance in deployment.access:
+        assert "userPrincipalId" not in instance["params"]
+        grants = _role_assignments(access, Evaluator(access, instance["params"], _role_stub))
+        assert {g[2] for g in grants} == {PRINCIPAL_ID}
+
+
+def test_principal_id_comes_from_azd() -> None:
+    given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert given["principalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    assert given["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    declared = parse(MAIN)["parameters"]
+    assert declared["principalId"]["default"] == "" and declared["principalType"]["default"] == "User"
+
+
+def _role_stub(path: tuple[Any, ...]) -> Any:
+    return f"roleDefinitions/{path[-1]}" if path[0] == "subscription_resource_id()" else None
