@@ -135,6 +135,15 @@ var createdSecondarySpecs = [
   }
 ]
 
+// Without createDocumentIntelligence the accounts must be named (primaryResource, secondaryResources).
+// Every use of a resource id goes through the checked ids below, so a missing alias or a missing or
+// malformed resource id stops the deployment at template validation, before anything is created,
+// with a message that names the parameter, instead of an index out of bounds deep in a split().
+// fail() is in Bicep since early 2025 (Azure/bicep#15958); an older Bicep CLI does not know it.
+var existingHint = 'with createDocumentIntelligence=false (DR_CREATE_DOCUMENT_INTELLIGENCE=false) name the existing accounts in infra/main.parameters.json, see infra/README.md'
+var idForm = '/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.CognitiveServices/accounts/<name>'
+var secondaryInputs = createDocumentIntelligence ? createdSecondarySpecs : (empty(secondaryResources) ? fail('secondaryResources is empty: name at least one secondary account {alias, resourceId}; ${existingHint}') : secondaryResources)
+
 // endpoint and apiVersion may be missing or empty: then the account's endpoint and the default version.
 var specDefaults = {
   alias: ''
@@ -143,7 +152,14 @@ var specDefaults = {
   apiVersion: ''
 }
 var primarySpec = union(specDefaults, createDocumentIntelligence ? createdPrimarySpec : primaryResource)
-var secondarySpecs = [for s in (createDocumentIntelligence ? createdSecondarySpecs : secondaryResources): union(specDefaults, s)]
+var secondarySpecs = [for s in secondaryInputs: union(specDefaults, s)]
+
+// A resource id splits at '/' into 9 parts ('', subscriptions, <sub>, resourceGroups, <rg>, providers,
+// Microsoft.CognitiveServices, accounts, <name>). Parenthesised conditions: pycep-parser needs them.
+var primaryResourceId = (length(split(primarySpec.resourceId, '/')) != 9) ? fail('primaryResource.resourceId is missing or not ${idForm}; ${existingHint}') : (empty(primarySpec.alias) ? fail('primaryResource.alias is missing; ${existingHint}') : primarySpec.resourceId)
+var secondaryResourceIds = [
+  for (s, i) in secondarySpecs: (length(split(s.resourceId, '/')) != 9) ? fail('secondaryResources[${i}].resourceId is missing or not ${idForm}; ${existingHint}') : (empty(s.alias) ? fail('secondaryResources[${i}].alias is missing; ${existingHint}') : s.resourceId)
+]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -191,9 +207,9 @@ module secondaryAccounts 'modules/docintel-account.bicep' = [
 // group (it may be in another resource group or subscription).
 module primaryAccess 'modules/docintel-access.bicep' = {
   name: 'docintel-access-primary-${resourceToken}'
-  scope: resourceGroup(split(primarySpec.resourceId, '/')[2], split(primarySpec.resourceId, '/')[4])
+  scope: resourceGroup(split(primaryResourceId, '/')[2], split(primaryResourceId, '/')[4])
   params: {
-    accountName: last(split(primarySpec.resourceId, '/'))
+    accountName: last(split(primaryResourceId, '/'))
     principalId: identity.outputs.principalId
   }
   dependsOn: [
@@ -204,9 +220,9 @@ module primaryAccess 'modules/docintel-access.bicep' = {
 module secondaryAccess 'modules/docintel-access.bicep' = [
   for (s, i) in secondarySpecs: {
     name: 'docintel-access-${i}-${resourceToken}'
-    scope: resourceGroup(split(s.resourceId, '/')[2], split(s.resourceId, '/')[4])
+    scope: resourceGroup(split(secondaryResourceIds[i], '/')[2], split(secondaryResourceIds[i], '/')[4])
     params: {
-      accountName: last(split(s.resourceId, '/'))
+      accountName: last(split(secondaryResourceIds[i], '/'))
       principalId: identity.outputs.principalId
     }
     dependsOn: [

@@ -20,6 +20,7 @@ from infra_bicep import (
     Evaluator,
     InvalidParameter,
     Stubbed,
+    TemplateFailure,
     bicep_files,
     check_parameters,
     decorator,
@@ -642,3 +643,79 @@ def test_principal_id_comes_from_azd() -> None:
 
 def _role_stub(path: tuple[Any, ...]) -> Any:
     return f"roleDefinitions/{path[-1]}" if path[0] == "subscription_resource_id()" else None
+
+
+# --- existing resources: a missing one fails early, naming the parameter ------------------------
+
+HINT = "DR_CREATE_DOCUMENT_INTELLIGENCE=false"
+WEST_ID = account_id("sub-b", "rg-di-west", "di-west")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"primaryResource": {}, "secondaryResources": []}, "primaryResource.resourceId"),
+        ({"primaryResource": {"alias": "primary"}}, "primaryResource.resourceId"),
+        ({"primaryResource": {"alias": "primary", "resourceId": "di-east"}}, "primaryResource.resourceId"),
+        (
+            {"primaryResource": {"resourceId": account_id("sub-a", "rg-di-east", "di-east")}},
+            "primaryResource.alias",
+        ),
+        ({"secondaryResources": []}, "secondaryResources is empty"),
+        (
+            {"secondaryResources": [{"alias": "westus2", "resourceId": WEST_ID}, {"alias": "ne"}]},
+            "secondaryResources[1].resourceId",
+        ),
+        (
+            {"secondaryResources": [{"resourceId": WEST_ID}]},
+            "secondaryResources[0].alias",
+        ),
+    ],
+)
+def test_missing_existing_resource_fails_early_naming_the_parameter(
+    change: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(TemplateFailure) as failure:
+        Deployment({**EXISTING_PARAMS, **change}, EXISTING)
+    message = str(failure.value)
+    assert named in message and HINT in message and "infra/main.parameters.json" in message
+    assert "<sub>" not in message or "Microsoft.CognitiveServices/accounts/<name>" in message
+
+
+def test_resource_ids_are_checked_before_any_use() -> None:
+    """Every split() of a resource id reads a checked id, and the checks read parameters only, so Azure
+    evaluates them when it validates the deployment, before creating anything."""
+    main = parse(MAIN)
+    for module, checked in (
+        ("primaryAccess", "primaryResourceId"),
+        ("secondaryAccess", "secondaryResourceIds"),
+    ):
+        config = main["modules"][module]["config"]
+        config = config.get("config", config)
+        used = json.dumps([config["scope"], config["params"]["accountName"]])
+        assert checked in used and "resourceId" not in used.replace(checked, ""), module
+    code = [
+        line for line in MAIN.read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("//")
+    ]
+    splits = re.findall(r"split\(([^,\n]+),", "\n".join(code))
+    assert set(splits) == {
+        "primaryResourceId", "secondaryResourceIds[i]", "primarySpec.resourceId", "s.resourceId",
+        "toLower(replace(secondaryLocationList",
+    }, splits  # fmt: skip
+
+    def params_only(path: tuple[Any, ...]) -> Any:
+        if path[0] in ("subscription()", "unique_string()"):  # known before deploying
+            return {"id": f"/subscriptions/{SUB}"} if path[0] == "subscription()" else TOKEN
+        raise AssertionError(f"a resource id check reads {path}, which Azure knows only while deploying")
+
+    for params in (EXISTING_PARAMS, CREATE_PARAMS):
+        ev = Evaluator(main, params, params_only)
+        ids = [ev.variable("primaryResourceId"), *ev.variable("secondaryResourceIds")]
+        assert all(len(i.split("/")) == 9 for i in ids)
+    with pytest.raises(TemplateFailure, match="primaryResource"):
+        Evaluator(main, {**EXISTING_PARAMS, "primaryResource": {}}, params_only).variable("primaryResourceId")
+
+
+def test_trial_mode_needs_no_resource_parameters() -> None:
+    deployment = Deployment({**CREATE_PARAMS, "primaryResource": {}, "secondaryResources": []}, {})
+    assert len(deployment.access) == 3
