@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -11,6 +10,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.api.problems import ProblemCode, ProblemError
+from shared.jsondoc import NotJson, parse_json
 from shared.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -48,11 +48,9 @@ def read_json_body(req: func.HttpRequest) -> object:
     if not body.strip():
         raise ProblemError(400, ProblemCode.INVALID_BODY, "The request needs a JSON object body.")
     try:
-        document: object = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProblemError(
-            400, ProblemCode.INVALID_JSON, f"The body is not valid JSON: {exc.__class__.__name__}."
-        ) from None
+        document = parse_json(body)
+    except NotJson as exc:
+        raise ProblemError(400, ProblemCode.INVALID_JSON, f"The body is not valid JSON: {exc}.") from None
     return document
 
 

@@ -29,7 +29,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from shared.api.problems import ProblemCode, ProblemError, service_problem
 from shared.copy.jobs import Origin
 from shared.copy.service import CopyRequest, TargetOutcome
 from shared.docintel import Disposition, DocIntelError, ItemKind, ItemNotFound
+from shared.jsondoc import NotJson, parse_json
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -196,8 +196,8 @@ def parse_data(data: object) -> TrainedBody:
             raise MalformedEvent("data is not UTF-8 text") from None
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except json.JSONDecodeError:
+            data = parse_json(data)
+        except NotJson:
             raise MalformedEvent("data is not a JSON object") from None
     try:
         body = validate_body(data, TrainedBody)

@@ -7,17 +7,26 @@ base64 by default, so what the app sends itself is base64 encoded (see `shared.s
 
 from __future__ import annotations
 
-import json
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.jsondoc import NotJson, parse_json
+
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB after base64
+#: A reason quotes parts of the message and is stored on the job's row (a string property holds 32K
+#: characters at most): it is cut to this length.
+MAX_REASON_CHARS = 500
 
 
 class MalformedMessage(ValueError):
     """A queue message that can never be processed (not JSON, wrong schema, wrong version)."""
+
+    def __init__(self, reason: str) -> None:
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "\u2026"
+        super().__init__(reason)
 
 
 class _Message(BaseModel):
@@ -52,9 +61,9 @@ def parse_message(raw: str | bytes, model: type[M]) -> M:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MalformedMessage(f"message is {len(raw)} bytes, more than any message this app sends")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedMessage(f"message is not JSON ({exc.__class__.__name__})") from None
+        document = parse_json(raw)
+    except NotJson as exc:
+        raise MalformedMessage(f"message is not JSON ({exc})") from None
     if isinstance(document, dict) and document.get("v") not in (None, SCHEMA_VERSION):
         raise MalformedMessage(f"unsupported message schema version {document.get('v')!r}")
     try:
@@ -67,8 +76,8 @@ def parse_message(raw: str | bytes, model: type[M]) -> M:
 def job_id_hint(raw: str | bytes) -> str | None:
     """The job id of a message that failed to parse, if one can be read (for recording the failure)."""
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        document = parse_json(raw)
+    except NotJson:
         return None
     job_id = document.get("job_id") if isinstance(document, dict) else None
     if isinstance(job_id, str) and 0 < len(job_id) <= 64 and job_id.isalnum():
