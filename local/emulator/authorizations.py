@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,8 @@ class Authorizations:
         self.clock = clock
         self.auths: dict[str, Authorization] = {}
         self.reserved: dict[tuple[str, str], str] = {}  # (kind, id) -> token of pending authorization
+        # Copies delivered here, per (kind, id): tests check that no item is ever copied twice.
+        self.commits: Counter[tuple[str, str]] = Counter()
 
     # --- authorizeCopy --------------------------------------------------------------------------
 
@@ -203,6 +206,7 @@ class Authorizations:
         self.store.of_kind(auth.kind)[auth.item_id] = item
         auth.consumed = True
         self.reserved.pop((auth.kind, auth.item_id), None)
+        self.commits[(auth.kind, auth.item_id)] += 1
         return item
 
     def abort(self, token: str) -> None:

@@ -57,6 +57,7 @@ class Controls:
             Route("/_emulator/requests", self.requests, methods=["GET", "DELETE"]),
             Route("/_emulator/items", self.items, methods=["GET"]),
             Route("/_emulator/tokens", self.tokens, methods=["GET"]),
+            Route("/_emulator/commits", self.commits, methods=["GET"]),
             Route("/_emulator/copy/{action}", self.copy, methods=["POST"]),
         ]
         return Starlette(routes=routes, lifespan=self._lifespan)
@@ -113,6 +114,11 @@ class Controls:
         # Every copy access token this resource issued: secret-hygiene tests search for them in logs,
         # events and replies. (An emulator's tokens protect nothing.)
         return JSONResponse(sorted(self.state.auths))
+
+    async def commits(self, request: Request) -> Response:
+        """How many copies were delivered into each item here: `[{"kind", "id", "commits"}]`."""
+        counts = self.state.authorizations.commits
+        return JSONResponse([{"kind": k, "id": i, "commits": n} for (k, i), n in sorted(counts.items())])
 
     async def copy(self, request: Request) -> Response:
         """The peer protocol's routes (``peers.py``), authenticated by the copy access token."""

@@ -91,6 +91,11 @@ class EmulatorHandle:
         tokens: list[str] = self._ok(self._http.get("/_emulator/tokens"))
         return tokens
 
+    def commits(self) -> list[dict[str, Any]]:
+        """Copies delivered into each item of this resource: `[{"kind", "id", "commits"}]`."""
+        commits: list[dict[str, Any]] = self._ok(self._http.get("/_emulator/commits"))
+        return commits
+
     def items(self) -> dict[str, Any]:
         items: dict[str, Any] = self._ok(self._http.get("/_emulator/items"))
         return items

@@ -210,6 +210,8 @@ class QueueTrigger:
         # A duplicate delivery (a test switch) runs the function twice at the same time, as two
         # instances that both received the message would.
         deliveries = 2 if self.duplicate(message.id) else 1
+        if deliveries > 1:
+            log.warning("Injected duplicate delivery of message %s to '%s'", message.id, self.function)
         results = await asyncio.gather(
             *(self.invoke(self._function_message(message, body)) for _ in range(deliveries)),
             return_exceptions=True,

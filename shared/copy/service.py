@@ -28,6 +28,7 @@ from shared.docintel import (
     CopyAuthorization,
     DocIntelClient,
     DocIntelError,
+    IdReserved,
     ItemInfo,
     ItemKind,
     ItemNotFound,
@@ -189,7 +190,7 @@ class CopyService:
             authorization = await client.authorize_copy(
                 spec.kind, target_id, description=spec.description, tags=spec.tags
             )
-        except Conflict:
+        except Conflict as conflict:
             # The id exists (or is reserved) at the target. If it is this very build, there is
             # nothing to do: a repeated notification must not copy twice.
             try:
@@ -198,30 +199,32 @@ class CopyService:
                 existing = None
             if existing is not None and await self._holds_copy_of(spec, target, existing):
                 return None
-            reusable = None if existing else await self._reusable(target, spec.kind, target_id, spec.content)
-            if reusable is None:
+            if existing is not None:
                 raise
-            authorization = reusable
+            authorization = await self._reusable(target, spec.kind, target_id, spec.content, conflict)
         await self.authorizations.put(target, authorization, job_id, spec.content)
         return authorization
 
     async def _reusable(
-        self, target: str, kind: ItemKind, target_id: str, content: str
-    ) -> CopyAuthorization | None:
-        """A pending authorization of this item, for the same content, that no running job holds: the
-        one a failed copy left (the target still reserves the id for it)."""
+        self, target: str, kind: ItemKind, target_id: str, content: str, conflict: Conflict
+    ) -> CopyAuthorization:
+        """The pending authorization that reserves the id, when this copy may use it: the one a
+        failed copy left (the target still reserves the id for it), for the same content, that no
+        running job holds. Raises `conflict` when a running job holds it (that job is making this
+        copy), and `IdReserved` (transient) when the reservation cannot be used and must lapse."""
         pending = await self.authorizations.get(target, kind, target_id, self.clock())
         if pending is None:
-            return None
-        if pending.content != content:
-            return None  # it would stamp another build's description or provenance on the copy
+            # Not kept: an instance died between authorizeCopy and keeping its reply, or another
+            # client reserved the id.
+            raise IdReserved(conflict.message, status=conflict.status, code=conflict.code, alias=target)
         holder = await self.jobs.get(pending.job_id) if pending.job_id else None
         if holder is not None and not holder.status.is_terminal:
-            return None  # that job's copy is still going: do not start a second one
-        if pending.authorization.expires_within(
+            raise conflict  # that job's copy is still going: do not start a second one
+        if pending.content != content or pending.authorization.expires_within(
             self.settings.authorization_margin.total_seconds(), self.clock()
         ):
-            return None
+            # Another build's (it would stamp the wrong description or provenance) or about to expire.
+            raise IdReserved(conflict.message, status=conflict.status, code=conflict.code, alias=target)
         return pending.authorization
 
     async def _holds_copy_of(self, spec: CopySpec, target: str, existing: ItemInfo) -> bool:
@@ -429,7 +432,8 @@ class CopyService:
         await self.jobs.replace(job)
 
     async def _send_next(self, job: Job, *, delay: float) -> None:
-        if job.status is JobStatus.AUTHORIZED:
+        """The job's next message: a copy request until the copy has started, then a poll."""
+        if job.status in (JobStatus.QUEUED, JobStatus.AUTHORIZED):
             await self.requests.send(
                 CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json(),
                 delay_seconds=delay,

@@ -7,13 +7,13 @@ instance that died holding the message (the Functions host keeps a received mess
 its 10-minute lease, renewed while the instance lives; a killed instance's messages come back only
 when that lease runs out). Either way the job sits still past its due time. The watchdog, a timer
 that the host runs on one instance at a time, gives such a job a new message with a new generation
-(the held one is dropped as stale when it reappears), so a dead instance costs a job about
-`GRACE + WATCHDOG_PERIOD` rather than ten minutes.
+(the held one is dropped as stale when it reappears), so a dead instance costs a job at most
+`STALL_BOUND` (105 s) rather than ten minutes.
 
 A job can also be late without being lost: its copy request waits behind many others in the queue
 while a large sync drains at the service's rate. Resuming it is harmless (its old message is dropped
-as stale) but not free, so each resume of the same job doubles the grace it gets next time: a backlog
-costs a few extra messages per job, never one per watchdog run.
+as stale) but not free, so from its second resume on, each resume of the same job doubles the grace
+it gets next time: a backlog costs a few extra messages per job, never one per watchdog run.
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ if TYPE_CHECKING:
 
 #: How long past its due time a job may sit still before the watchdog resumes it. Covers a host's
 #: polling interval, a busy queue and the step itself (a client call with its own retries).
-GRACE = timedelta(seconds=60)
-#: The watchdog's schedule period (`shared.names.WATCHDOG_SCHEDULE`); with GRACE, the longest a job
-#: waits after its instance died.
+GRACE = timedelta(seconds=45)
+#: The watchdog's schedule period (`shared.names.WATCHDOG_SCHEDULE`).
 WATCHDOG_PERIOD = timedelta(seconds=30)
-#: Doubling stops here: a job resumed this often gets GRACE * 2**MAX_BACKOFF_DOUBLINGS (about 32 min).
+#: How long the watchdog's timer lock takes to move when the instance holding it dies: the lease
+#: runs out (host.json `singleton.listenerLockPeriod`, 15 s) and another instance's next try
+#: (`listenerLockRecoveryPollingInterval`, 15 s) takes it.
+LOCK_TAKEOVER = timedelta(seconds=30)
+#: The longest a job waits after its instance died, even when the watchdog's own instance died too.
+STALL_BOUND = GRACE + WATCHDOG_PERIOD + LOCK_TAKEOVER
+#: Doubling stops here: a job resumed this often gets GRACE * 2**MAX_BACKOFF_DOUBLINGS (24 min).
 MAX_BACKOFF_DOUBLINGS = 5
 
 
 def grace_for(job: Job, grace: timedelta = GRACE) -> timedelta:
-    """The grace this job gets: GRACE, doubled for each time the watchdog already resumed it."""
-    doublings: int = min(job.resumes, MAX_BACKOFF_DOUBLINGS)
+    """The grace this job gets: GRACE for its first two resumes (an instance can die twice under the
+    same job), then doubled for each further one (the job is more likely late than lost)."""
+    doublings: int = min(max(job.resumes - 1, 0), MAX_BACKOFF_DOUBLINGS)
     return grace * (1 << doublings)
 
 

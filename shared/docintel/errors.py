@@ -25,6 +25,7 @@ __all__ = [
     "Disposition",
     "DocIntelError",
     "DowngradeRequired",
+    "IdReserved",
     "InvalidTargetResource",
     "ItemNotFound",
     "ItemNotReady",
@@ -178,6 +179,17 @@ class ItemNotReady(DocIntelError):
 class Conflict(DocIntelError):
     summary = "The id already exists or is reserved by a pending authorization"
     hint = "Use the pending authorization, delete the existing item, or choose another target id."
+
+
+class IdReserved(Conflict):
+    """The target id is reserved by a pending authorization that no job of ours can use: one whose
+    reply was lost (the instance that asked for it died before keeping it), one for another build, or
+    one about to expire. The service keeps the id until that authorization lapses (v3/v4: within an
+    hour), and gives no way to cancel it; then a new authorization succeeds."""
+
+    disposition = Disposition.TRANSIENT
+    summary = "The target id is reserved by a pending copy authorization that cannot be used"
+    hint = "The reservation lapses when that authorization expires (within an hour); the copy is tried again."
 
 
 class QuotaExceeded(DocIntelError):

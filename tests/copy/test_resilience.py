@@ -119,6 +119,40 @@ async def test_an_expired_authorization_is_replaced_before_the_copy(stack, emula
     assert target_item(emulators["westus2"], "models", model_id) is not None
 
 
+async def test_an_id_reserved_by_an_authorization_whose_reply_was_lost_is_copied_once_it_lapses(
+    stack, emulators
+):
+    """An instance authorized at the target and died before keeping the reply: the service reserves
+    the id until that authorization expires and offers no way to cancel it. The job neither fails
+    nor copies twice: it retries, and copies once the reservation has lapsed."""
+    model_id = unique("m")
+    emulators["primary"].seed({"models": [{"modelId": model_id}]})
+    await stack.context.clients["westus2"].authorize_copy(ItemKind.MODEL, model_id)  # reply lost
+    outcomes = await stack.service.submit(
+        CopyRequest(
+            kind=ItemKind.MODEL,
+            source_id=model_id,
+            source_alias="primary",
+            targets=["westus2"],
+            authorize_now=False,  # as a sync queues it
+        )
+    )
+    [job_id] = submitted_job_ids(outcomes)
+
+    async def waiting_for_the_reservation() -> bool:
+        job = await stack.job(job_id)
+        return job.retries >= 1 and "reserved" in (job.error_message or "")
+
+    await stack.pump(waiting_for_the_reservation, timeout=20)
+    assert not (await stack.job(job_id)).status.is_terminal
+
+    emulators["westus2"].advance_clock(3601)  # the lost authorization expires
+    [job] = await stack.run_to_end([job_id], timeout=60)
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert target_item(emulators["westus2"], "models", model_id) is not None
+
+
 def _shifted(clock, seconds: float):
     from datetime import timedelta
 
@@ -249,7 +283,7 @@ async def test_a_job_whose_message_is_held_by_a_dead_instance_is_resumed_once_ov
     model_id, job_ids = await submit_model(stack, emulators)
     await stack.pump(lambda: _status_is(stack, job_ids[0], JobStatus.STARTED, JobStatus.POLLING), timeout=15)
     polls = stack.triggers["copy-polls"].client
-    held = []
+    held: list[Any] = []
     while not held:  # the dead instance's receive: invisible for ten minutes
         held = [m async for m in polls.receive_messages(visibility_timeout=600)]
     job = await stack.job(job_ids[0])
