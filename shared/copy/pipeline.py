@@ -351,10 +351,11 @@ def next_poll_delay(
 
 def first_poll_delay(policy: PollPolicy, estimate: DurationEstimate | None) -> float:
     """Delay of the first status read after copyTo was accepted: the earliest a copy of this item is
-    expected to end; without an estimate, the policy's first delay."""
+    expected to end, not sooner than the policy's minimum delay; without an estimate, the policy's
+    first delay."""
     if estimate is None:
         return policy.first_delay_seconds
-    return min(estimate.earliest, policy.max_delay_seconds)
+    return min(max(estimate.earliest, policy.min_delay_seconds), policy.max_delay_seconds)
 
 
 def transient_delay(failures: int, policy: PollPolicy, retry_after: float | None) -> float:

@@ -54,3 +54,32 @@ async def test_what_one_instance_learned_another_reads_from_the_table(state_tabl
     await CopyDurations(state_table).observe(INVOICE, at_least=8.0, at_most=10.0)
     estimate = await CopyDurations(state_table).estimate(INVOICE)
     assert estimate is not None and estimate.seconds == pytest.approx(9.0)
+
+
+async def test_a_first_copy_seen_only_when_done_teaches_a_bound_and_the_next_copy_brackets_it(state_table):
+    durations = CopyDurations(state_table)
+    # A short item between resources whose copies are long: its first read found it done at 12 s.
+    await durations.observe(INVOICE, at_least=None, at_most=12.0)
+    bound = await durations.estimate(INVOICE)
+    assert bound is not None and bound.earliest == 0 and bound.latest == pytest.approx(12.0)
+    # Its next copy is read from the start and seen running at 2 s, done at 3 s: that is the item now.
+    await durations.observe(INVOICE, at_least=2.0, at_most=3.0)
+    own = await durations.estimate(INVOICE)
+    assert own is not None and own.spread == ITEM_SPREAD and own.seconds == pytest.approx(2.5)
+
+
+async def test_a_tighter_bound_replaces_a_looser_one(state_table):
+    durations = CopyDurations(state_table)
+    await durations.observe(INVOICE, at_least=None, at_most=12.0)
+    await durations.observe(INVOICE, at_least=None, at_most=4.0)
+    await durations.observe(INVOICE, at_least=None, at_most=9.0)
+    estimate = await durations.estimate(INVOICE)
+    assert estimate is not None and estimate.earliest == 0 and estimate.latest == pytest.approx(4.0)
+
+
+async def test_a_bound_is_the_items_alone_the_pair_keeps_a_rough_estimate(state_table):
+    durations = CopyDurations(state_table)
+    await durations.observe(INVOICE, at_least=None, at_most=12.0)
+    first_copy = await durations.estimate(RECEIPT)
+    assert first_copy is not None and first_copy.spread == PAIR_SPREAD and first_copy.seconds == 12.0
+    assert (await CopyDurations(state_table).estimate(INVOICE)) == await durations.estimate(INVOICE)

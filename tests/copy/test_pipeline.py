@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -336,6 +337,52 @@ class TestPollTiming:
         assert p.first_poll_delay(POLICY, ITEM) == pytest.approx(ITEM.earliest)
         assert p.first_poll_delay(POLICY, PAIR) == pytest.approx(PAIR.earliest)
 
+    def test_the_first_read_never_comes_sooner_than_the_minimum_delay(self):
+        anywhere_below_12s = DurationEstimate(6.0, 1.0)
+        assert p.first_poll_delay(POLICY, anywhere_below_12s) == POLICY.min_delay_seconds
+
     def test_transient_retries_back_off_and_honor_retry_after(self):
         assert p.transient_delay(0, POLICY, None) < p.transient_delay(3, POLICY, None) <= 60
         assert p.transient_delay(0, POLICY, 20) == 20
+
+
+def reads(estimate: DurationEstimate | None, ends_at: float) -> list[float]:
+    """When the poller reads a copy that ends `ends_at` seconds after it started (each read on time)."""
+    times = [p.first_poll_delay(POLICY, estimate)]
+    while times[-1] < ends_at:
+        job_now = polling_job(started_at=NOW - timedelta(seconds=times[-1]), polls=len(times))
+        times.append(times[-1] + p.next_poll_delay(job_now, running(), NOW, POLICY, estimate))
+    return times
+
+
+class TestReadSchedule:
+    """Where the reads of a whole copy fall, against the SDK's read every second from the start."""
+
+    def test_a_copy_whose_item_took_about_30s_is_first_read_shortly_before_30s_then_densely(self):
+        about_30s = DurationEstimate(30.0, ITEM_SPREAD)
+        ends = (26.0, 28.0, 30.5, 32.0, 35.0)  # within the item's usual variation
+        counts = []
+        for ends_at in ends:
+            times = reads(about_30s, ends_at)
+            assert 0.75 * 30 <= times[0] < 30
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            assert all(gap == POLICY.min_delay_seconds for gap in gaps)
+            assert times[-1] - ends_at < POLICY.min_delay_seconds  # seen as soon as the SDK would
+            counts.append(len(times))
+        assert sum(counts) <= sum(ends) / 3  # a third of the SDK's reads, or fewer
+
+    def test_a_copy_of_an_item_known_only_by_a_bound_is_seen_soon_after_it_ends(self):
+        below_12s = DurationEstimate(6.0, 1.0)  # its first read found it done at 12 s
+        times = reads(below_12s, ends_at=3.0)
+        assert times[-1] - 3.0 <= POLICY.min_delay_seconds
+
+    def test_a_first_copy_aimed_from_other_items_reads_more_sparsely_than_the_sdk(self):
+        times = reads(PAIR, ends_at=20.5)
+        assert times[0] >= PAIR.earliest
+        assert len(times) < 20.5 / 2
+        assert times[-1] - 20.5 <= 20.0 * PAIR_SPREAD / p.WINDOW_READS
+
+    def test_a_copy_much_longer_than_expected_is_still_seen_within_a_fraction_of_its_duration(self):
+        times = reads(ITEM, ends_at=60.0)  # the item took 20 s before
+        assert times[-1] - 60.0 <= p.OVERDUE_FRACTION * 60
+        assert len(times) < 60 / 2
