@@ -31,7 +31,9 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.context import AppContext
 
-JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{13,40}$")
+JOB_ID_PATTERN = re.compile(r"[0-9a-f]{13,40}")  # fullmatch: `$` would let a trailing newline through
+#: ``?limit=``: ASCII digits (`str.isdigit` also takes superscript and circled digits, which `int` refuses).
+LIMIT_PATTERN = re.compile(r"[0-9]{1,9}")
 RUNNING_RETRY_AFTER = "5"
 
 
@@ -103,7 +105,7 @@ def copies_response(
 
 def _job_id(req: func.HttpRequest) -> str:
     job_id = str(req.route_params.get("jobId", ""))
-    if not JOB_ID_PATTERN.match(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         raise ProblemError(404, ProblemCode.JOB_NOT_FOUND, f"There is no job with id '{job_id[:80]}'.")
     return job_id
 
@@ -132,7 +134,7 @@ async def list_copies(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespon
                 f"status must be one of {', '.join(s.value for s in JobStatus)}.",
             ) from None
     limit_text = req.params.get("limit", "50")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 500:
+    if not LIMIT_PATTERN.fullmatch(limit_text) or not 1 <= int(limit_text) <= 500:
         raise ProblemError(400, ProblemCode.INVALID_QUERY, "limit must be an integer from 1 to 500.")
     jobs = await ctx.service.jobs.list(status=status, limit=int(limit_text))
     return json_response({"jobs": [job.public_view() for job in jobs]})
