@@ -184,6 +184,13 @@ def _app_run(stack: Any, ids: list[str], timeout: float) -> dict[str, Any]:
         "sync_answer": answered - t0,
         "jobs": len(jobs),
         "failed": failed + body["jobs"]["failed"],
+        "failures": sorted(
+            {
+                f"{e['data']['error']['code']}: {e['data']['error']['message']}"
+                for e in done.values()
+                if e["type"] != "docintel-dr.copy.succeeded"
+            }
+        ),
         "throttled": throttled,
         "throttled_per": per,
         "first_copy_to": created[0] - t0 if created else None,
@@ -356,7 +363,10 @@ def run() -> list[dict[str, Any]]:
             "value": app["failed"],
             "unit": "copies",
             "target": 0,
-            "how": f"copy.failed events + failed submits among {app['jobs']} jobs",
+            "how": (
+                f"copy.failed events + failed submits among {app['jobs']} jobs"
+                + (f" ({'; '.join(app['failures'])})" if app["failures"] else "")
+            ),
         },
         {
             "name": "fleet_sync.authorizations_renewed",
