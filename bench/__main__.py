@@ -23,6 +23,7 @@ FIGURES = [
     "bench.copy_latency",
     "bench.fleet_sync",
     "bench.chaos",
+    "bench.fuzz",
 ]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
