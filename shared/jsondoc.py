@@ -16,9 +16,13 @@ class NotJson(ValueError):
 def parse_json(raw: str | bytes) -> object:
     """`json.loads`, with every way it fails on hostile input raised as `NotJson`: not JSON, not
     UTF-8/16/32 (`JSONDecodeError`, `UnicodeDecodeError`), an integer longer than Python converts
-    (4300 digits: a plain `ValueError`), nesting deeper than the recursion limit (`RecursionError`)."""
+    (4300 digits: a plain `ValueError`), nesting deeper than the recursion limit (`RecursionError`).
+
+    A string with a lone surrogate (``"\\ud800"``, or its bytes, which `json.loads` lets through) is
+    no text either (RFC 8259 8.2, RFC 7493): nothing could send it on as UTF-8, so it is refused here
+    rather than deep in a call to the service or to storage."""
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except RecursionError:
         raise NotJson("the document is nested too deeply") from None
     except ValueError as exc:
@@ -26,3 +30,10 @@ def parse_json(raw: str | bytes) -> object:
         if not isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
             reason = "a number is too long"
         raise NotJson(reason) from None
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotJson("a string holds a lone surrogate, which is not Unicode text") from None
+    except RecursionError:  # as deep as json.loads could go, and writing it back needs a frame more
+        raise NotJson("the document is nested too deeply") from None
+    return document

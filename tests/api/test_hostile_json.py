@@ -13,7 +13,7 @@ import pytest
 
 import function_app
 from tests.api.webhook_helpers import as_worker_gives, cloud_event, grid_event, webhook_request
-from tests.stack import assert_problem
+from tests.stack import assert_problem, unique
 
 HOSTILE = {
     "a huge integer": b'{"sourceId": "ok-id", "id": "ok-id", "kind": "model", "n": ' + b"9" * 5_000 + b"}",
@@ -64,3 +64,23 @@ def test_the_cases_are_what_they_say():
         with pytest.raises((ValueError, RecursionError)) as caught:
             json.loads(raw)
         assert not isinstance(caught.value, json.JSONDecodeError)
+
+
+LONE_SURROGATES = {
+    "escaped, in a tag's name": b'{"sourceId": "%s", "tags": {"\\ud800": "x"}}',
+    "as bytes, in a tag's name": b'{"sourceId": "%s", "tags": {"\xed\xa0\x80": "x"}}',
+    "escaped, in a tag's value": b'{"sourceId": "%s", "tags": {"team": "\\udfff"}}',
+}
+
+
+@pytest.mark.parametrize("template", LONE_SURROGATES.values(), ids=LONE_SURROGATES.keys())
+async def test_a_string_with_a_lone_surrogate_is_invalid_json(stack, emulators, template):
+    """json.loads takes it, pydantic let it through in a dict key, and sending it to the service as
+    UTF-8 failed: a 500 after the source had been read."""
+    model_id = unique("surrogate")
+    emulators["primary"].seed({"models": [{"modelId": model_id}]})
+
+    response = await function_app.start_copies(copies_request(template % model_id.encode()))
+
+    assert assert_problem(response, 400)["code"] == "invalid-json"
+    assert await stack.service.jobs.list(limit=10) == []
