@@ -105,6 +105,7 @@ class AppContext:
 
 async def build_context(settings: Settings, credential: AsyncTokenCredential | None = None) -> AppContext:
     from shared.copy.authorizations import PendingAuthorizations
+    from shared.copy.claims import CopyClaims
     from shared.copy.durations import CopyDurations
     from shared.copy.jobs import JobStore
     from shared.copy.records import CopyRecords
@@ -128,6 +129,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
         CopyDurations(state_table),
         CopyRecords(state_table),
         PendingAuthorizations(state_table),
+        CopyClaims(state_table),
     )
     return AppContext(settings, credential, clients, service, [jobs_table, state_table])
 

@@ -178,6 +178,15 @@ class JobStore:
         job.etag = meta.get("etag")
         return job
 
+    async def delete(self, job: Job) -> None:
+        """Remove a job that never ran (its copy was refused or already made before it started)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.delete_entity(PARTITION, job.job_id)
+        except ResourceNotFoundError:
+            pass
+
     async def get(self, job_id: str) -> Job | None:
         from azure.core.exceptions import ResourceNotFoundError
 

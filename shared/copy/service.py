@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from shared.copy import pipeline as p
 from shared.copy import watchdog
 from shared.copy.authorizations import PendingAuthorizations, content_fingerprint
+from shared.copy.claims import CopyClaims
 from shared.copy.completion import copy_completed_event
 from shared.copy.durations import CopyDurations
 from shared.copy.jobs import Job, JobConflict, JobStatus, JobStore, Origin, new_job_id
@@ -101,6 +102,7 @@ class CopyService:
         durations: CopyDurations,
         records: CopyRecords,
         authorizations: PendingAuthorizations,
+        claims: CopyClaims,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -113,6 +115,8 @@ class CopyService:
         # Where succeeded copies are remembered (classifiers and v2.1 models carry no provenance tags).
         self.records = records
         self.authorizations = authorizations
+        # Which job is making each copy right now: a second request for it gets that job.
+        self.claims = claims
         self.clock = clock
         self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
 
@@ -165,20 +169,51 @@ class CopyService:
             due_at=now,
             deadline_at=now + self.settings.poll.deadline,
         )
+        # The row first, then the claim: a claim always names a job that has a row.
+        await self.jobs.create(job)
+        running = await self._claim(job, spec.content, now)
+        if running is not None:
+            await self.jobs.delete(job)
+            log.info("job %s is already making this copy to %s", running.job_id, target)
+            return TargetOutcome(target, job=running)
         if request.authorize_now:
             try:
                 authorization = await self._authorize(spec, target, target_id, job.job_id)
             except DocIntelError as exc:
+                await self._withdraw(job)
                 return TargetOutcome(target, error=exc)
             if authorization is None:
+                await self._withdraw(job)
                 return TargetOutcome(target, up_to_date=True)
             job.authorized(authorization)
-        await self.jobs.create(job)
+            await self.jobs.replace(job)
         await self.requests.send(CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json())
         log.info(
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
         return TargetOutcome(target, job=job)
+
+    async def _claim(self, job: Job, content: str, now: datetime) -> Job | None:
+        """Claim the copy for `job`; the job that is already making it, if one is."""
+        for _ in range(3):
+            claim = await self.claims.get(job.copy_key)
+            if claim is not None:
+                if not claim.same_copy(job.target_id, content):
+                    return None  # another build or target id: not the same copy
+                holder = await self.jobs.get(claim.job_id)
+                if holder is not None and not holder.status.is_terminal:
+                    return holder
+                # Its job ended (or never ran): the claim is stale, and taken over below.
+            if await self.claims.take(job.copy_key, job.job_id, job.target_id, content, now, replacing=claim):
+                return None
+        # Lost the race three times: go on unclaimed; the target's reservation of the id still
+        # keeps a second copy from starting.
+        return None
+
+    async def _withdraw(self, job: Job) -> None:
+        """A job that will not run after all (its target refused, or already holds the copy)."""
+        await self.claims.release(job.copy_key, job.job_id)
+        await self.jobs.delete(job)
 
     async def _authorize(
         self, spec: CopySpec, target: str, target_id: str, job_id: str
@@ -408,6 +443,7 @@ class CopyService:
         job.error_message = finish.error_message
         job.finished_at = now
         await self._advance(job, message_id, now)
+        await self.claims.release(job.copy_key, job.job_id)
         code, message = finish.error_code, finish.error_message
         log.info("job %s %s%s", job.job_id, job.status.value, f": {code}: {message}" if code else "")
         if job.status is not JobStatus.SUCCEEDED:
