@@ -301,10 +301,11 @@ class QueueTrigger:
 
 async def poll_forever(trigger: QueueTrigger, stop: asyncio.Event) -> None:
     """The listener loop: back off exponentially (from 100 ms, with jitter) up to maxPollingInterval
-    while the queue is empty; go back to the minimum as soon as a message arrives."""
+    while the queue is empty; go back to the minimum as soon as a message arrives. A listener that
+    cannot start (storage unreachable) keeps trying, as the host retries a listener's start."""
     import random
 
-    await trigger.ensure_queues()
+    await _start_listener(trigger, stop)
     delay = 0.1
     while not stop.is_set():
         try:
@@ -321,6 +322,26 @@ async def poll_forever(trigger: QueueTrigger, stop: asyncio.Event) -> None:
             pass
         delay = min(delay * 2 * random.uniform(0.8, 1.2), trigger.options.max_polling_interval)
     await trigger.drain_in_flight()
+
+
+async def _start_listener(trigger: QueueTrigger, stop: asyncio.Event) -> None:
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await trigger.ensure_queues()
+            return
+        except Exception as exc:
+            log.warning(
+                "The listener for function '%s' was unable to start (%s); retrying in %.0f s",
+                trigger.function,
+                exc.__class__.__name__,
+                delay,
+            )
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        delay = min(delay * 2, 30.0)
 
 
 # --- bindings -------------------------------------------------------------------------------------
