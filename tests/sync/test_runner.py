@@ -110,7 +110,8 @@ async def test_300_items_reach_both_targets_with_provenance_and_a_second_run_pla
     for emulator in fresh.values():
         emulator.clear_requests()
 
-    first = await sync_to_end(stack, trigger="timer")
+    # 600 copies through one in-process pipeline: time enough for a loaded machine (not a speed test).
+    first = await sync_to_end(stack, within=240, trigger="timer")
 
     assert first.status == "succeeded"
     assert plan_of(first).counts()["copy"] == 600
