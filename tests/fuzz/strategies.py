@@ -528,11 +528,6 @@ def with_signature(call: Call) -> Call:
 
 # --- queue messages ---------------------------------------------------------------------------------
 
-QUEUE_MODELS: dict[str, type[CopyRequestMessage] | type[PollMessage]] = {
-    "copy-requests": CopyRequestMessage,
-    "copy-polls": PollMessage,
-}
-
 
 def message_bodies(model: type[BaseModel], h: Harness) -> SearchStrategy[bytes]:
     """Bodies for a queue of `model` messages: well-formed ones for the pool's jobs (current or stale

@@ -30,7 +30,7 @@ import pytest
 from azure.functions.queue import QueueMessage
 from hypothesis import given, reject
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 import function_app
 from shared.api.webhooks import MODEL_TRAINED, TrainedBody
@@ -71,7 +71,8 @@ QUEUE_FUNCTIONS: dict[str, Callable[[func.QueueMessage], Awaitable[None]]] = {
     "copy-requests-poison": function_app.copy_requests_poison,
     "copy-polls-poison": function_app.copy_polls_poison,
 }
-QUEUE_MODELS: dict[str, type[BaseModel]] = {"copy-requests": CopyRequestMessage, "copy-polls": PollMessage}
+Message = CopyRequestMessage | PollMessage
+QUEUE_MODELS: dict[str, type[Message]] = {"copy-requests": CopyRequestMessage, "copy-polls": PollMessage}
 
 
 def run_input(harness: Harness, tally: Counts, invoke: Callable[[], Any]) -> tuple[Any, Diff]:
@@ -165,7 +166,7 @@ def test_http_route(harness: Harness, route: str, scale: Scale, request: pytest.
 # --- queues -------------------------------------------------------------------------------------------
 
 
-def well_formed(body: bytes, model: type[BaseModel]) -> BaseModel | None:
+def well_formed(body: bytes, model: type[Message]) -> Message | None:
     """The message, if it is one that the queue's documented format accepts."""
     if len(body) > MAX_MESSAGE_BYTES:
         return None
@@ -205,7 +206,7 @@ def check_message(queue: str, body: bytes, before: dict[str, Any], changes: Diff
     if message is not None:
         tally.accepted += 1
         tally.status("well-formed")
-        assert set(changes.modified) <= {getattr(message, "job_id")}, changes  # noqa: B009
+        assert set(changes.modified) <= {message.job_id}, changes
         return
     tally.rejected += 1
     tally.status("malformed")
