@@ -387,16 +387,21 @@ def peek_queue(stack: LocalStack, queue: str) -> list[Any]:
 
 async def _scenario(stack: LocalStack, report: ChaosReport, seed: int, started: float) -> None:
     d = Driver(stack, report, started)
-    for i, alias in enumerate(stack.emulators):
-        await d.emulator(alias, "configure", faults={"all": FAULTS}, randomSeed=seed * 10 + i,
-                         copyDurationSeconds=0.3, copyDurationJitterSeconds=0.7,
-                         copyFailureRate=COPY_FAILURE_RATE if alias == SOURCE_ALIAS else 0.0)  # fmt: skip
+    await configure_faults(d, seed)
     items = max(report.copies_requested // len(TARGETS), 1)
     expiry_jobs = await _expiry_phase(d, expiry_items=3 if items < 50 else 5)
     await _load_phase(d, items)
     await _followup_phase(d)
     await _check(d, stack, report, expiry_jobs)
     await d.api.aclose()
+
+
+async def configure_faults(d: Driver, seed: int) -> None:
+    """Transient faults on every route of every emulator; failing copies at the source."""
+    for i, alias in enumerate(d.stack.emulators):
+        await d.emulator(alias, "configure", faults={"all": FAULTS}, randomSeed=seed * 10 + i,
+                         copyDurationSeconds=0.3, copyDurationJitterSeconds=0.7,
+                         copyFailureRate=COPY_FAILURE_RATE if alias == SOURCE_ALIAS else 0.0)  # fmt: skip
 
 
 async def _expiry_phase(d: Driver, expiry_items: int) -> list[str]:
