@@ -236,26 +236,28 @@ class CopyService:
                 return None
             if existing is not None:
                 raise
-            authorization = await self._reusable(target, spec.kind, target_id, spec.content, conflict)
+            authorization = await self._reusable(target, spec, target_id, job_id, conflict)
         await self.authorizations.put(target, authorization, job_id, spec.content)
         return authorization
 
     async def _reusable(
-        self, target: str, kind: ItemKind, target_id: str, content: str, conflict: Conflict
+        self, target: str, spec: CopySpec, target_id: str, job_id: str, conflict: Conflict
     ) -> CopyAuthorization:
-        """The pending authorization that reserves the id, when this copy may use it: the one a
-        failed copy left (the target still reserves the id for it), for the same content, that no
-        running job holds. Raises `conflict` when a running job holds it (that job is making this
-        copy), and `IdReserved` (transient) when the reservation cannot be used and must lapse."""
-        pending = await self.authorizations.get(target, kind, target_id, self.clock())
+        """The pending authorization that reserves the id, when job `job_id` may use it: the one it
+        took itself before its instance died, or one a failed copy left (the target still reserves
+        the id for it), for the same content, that no running job holds. Raises `conflict` when
+        another running job holds it (that job is making this copy), and `IdReserved` (transient)
+        when the reservation cannot be used and must lapse."""
+        pending = await self.authorizations.get(target, spec.kind, target_id, self.clock())
         if pending is None:
             # Not kept: an instance died between authorizeCopy and keeping its reply, or another
             # client reserved the id.
             raise IdReserved(conflict.message, status=conflict.status, code=conflict.code, alias=target)
-        holder = await self.jobs.get(pending.job_id) if pending.job_id else None
-        if holder is not None and not holder.status.is_terminal:
-            raise conflict  # that job's copy is still going: do not start a second one
-        if pending.content != content or pending.authorization.expires_within(
+        if pending.job_id != job_id:
+            holder = await self.jobs.get(pending.job_id) if pending.job_id else None
+            if holder is not None and not holder.status.is_terminal:
+                raise conflict  # that job's copy is still going: do not start a second one
+        if pending.content != spec.content or pending.authorization.expires_within(
             self.settings.authorization_margin.total_seconds(), self.clock()
         ):
             # Another build's (it would stamp the wrong description or provenance) or about to expire.
@@ -347,28 +349,39 @@ class CopyService:
         generation, so if its old message does turn up after all, it is dropped as stale.
         """
         now = self.clock()
-        resumed = []
+        resumed: list[str] = []
+        overdue: list[Job] = []
         async for job in self.jobs.iter_unfinished():
-            if not watchdog.is_overdue(job, now, grace):
-                continue
-            log.warning(
-                "job %s (%s) was due at %s and made no progress; resuming it",
-                job.job_id,
-                job.status.value,
-                (job.due_at or job.updated_at).isoformat(),
-            )
-            job.resumes += 1
-            try:
-                if job.status.is_terminal:
-                    await self.jobs.replace(job)  # the resume counts even if the topic is still down
-                    await self._run(job, p.PublishEvent(), None)
-                else:
-                    await self._advance(job, None, now)
-                    await self._send_next(job, delay=0)
-            except JobConflict:
-                continue  # it moved after all
-            resumed.append(job.job_id)
-        return resumed
+            if watchdog.is_overdue(job, now, grace):
+                overdue.append(job)
+            if len(overdue) == watchdog.RESUME_BATCH:
+                resumed += await self._resume_all(overdue, now)
+                overdue = []
+        return resumed + await self._resume_all(overdue, now)
+
+    async def _resume_all(self, jobs: list[Job], now: datetime) -> list[str]:
+        """Resume a batch at once: jobs stranded by one dead instance come in dozens."""
+        done = await asyncio.gather(*(self._resume(job, now) for job in jobs))
+        return [job.job_id for job, ok in zip(jobs, done, strict=True) if ok]
+
+    async def _resume(self, job: Job, now: datetime) -> bool:
+        log.warning(
+            "job %s (%s) was due at %s and made no progress; resuming it",
+            job.job_id,
+            job.status.value,
+            (job.due_at or job.updated_at).isoformat(),
+        )
+        job.resumes += 1
+        try:
+            if job.status.is_terminal:
+                await self.jobs.replace(job)  # the resume counts even if the topic is still down
+                await self._run(job, p.PublishEvent(), None)
+            else:
+                await self._advance(job, None, now)
+                await self._send_next(job, delay=0)
+        except JobConflict:
+            return False  # it moved after all
+        return True
 
     async def _record_malformed(self, body: str | bytes, reason: str) -> None:
         job_id = job_id_hint(body)

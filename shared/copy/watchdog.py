@@ -8,7 +8,7 @@ its 10-minute lease, renewed while the instance lives; a killed instance's messa
 when that lease runs out). Either way the job sits still past its due time. The watchdog, a timer
 that the host runs on one instance at a time, gives such a job a new message with a new generation
 (the held one is dropped as stale when it reappears), so a dead instance costs a job at most
-`STALL_BOUND` (105 s) rather than ten minutes.
+`STALL_BOUND` (90 s) rather than ten minutes.
 
 A job can also be late without being lost: its copy request waits behind many others in the queue
 while a large sync drains at the service's rate. Resuming it is harmless (its old message is dropped
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: How long past its due time a job may sit still before the watchdog resumes it. Covers a host's
 #: polling interval, a busy queue and the step itself (a client call with its own retries).
-GRACE = timedelta(seconds=45)
+GRACE = timedelta(seconds=30)
 #: The watchdog's schedule period (`shared.names.WATCHDOG_SCHEDULE`).
 WATCHDOG_PERIOD = timedelta(seconds=30)
 #: How long the watchdog's timer lock takes to move when the instance holding it dies: the lease
@@ -35,8 +35,10 @@ WATCHDOG_PERIOD = timedelta(seconds=30)
 LOCK_TAKEOVER = timedelta(seconds=30)
 #: The longest a job waits after its instance died, even when the watchdog's own instance died too.
 STALL_BOUND = GRACE + WATCHDOG_PERIOD + LOCK_TAKEOVER
-#: Doubling stops here: a job resumed this often gets GRACE * 2**MAX_BACKOFF_DOUBLINGS (24 min).
+#: Doubling stops here: a job resumed this often gets GRACE * 2**MAX_BACKOFF_DOUBLINGS (16 min).
 MAX_BACKOFF_DOUBLINGS = 5
+#: Overdue jobs resumed at once (a page of them; the watchdog never holds the whole list).
+RESUME_BATCH = 32
 
 
 def grace_for(job: Job, grace: timedelta = GRACE) -> timedelta:

@@ -93,6 +93,30 @@ async def test_a_crash_after_any_step_recovers_on_redelivery(
     assert await stack.queue_depth("copy-polls") == 0
 
 
+async def test_a_queued_job_whose_instance_died_after_keeping_its_authorization_uses_it(
+    stack, emulators, monkeypatch
+):
+    """Killed between keeping the authorization and writing it into the job row: the retry is
+    refused a second authorization (the id is reserved by the first) and uses its own."""
+    model_id = unique("m")
+    emulators["primary"].seed({"models": [{"modelId": model_id}]})
+    calls = crash_once_after(monkeypatch, stack.service.authorizations, "put")
+    outcomes = await stack.service.submit(
+        CopyRequest(
+            kind=ItemKind.MODEL,
+            source_id=model_id,
+            source_alias="primary",
+            targets=["westus2"],
+            authorize_now=False,
+        )
+    )
+    [job] = await stack.run_to_end(submitted_job_ids(outcomes))
+
+    assert calls[0] >= 1, "the crash point was reached"
+    assert job.status is JobStatus.SUCCEEDED and job.reauthorizations == 0
+    assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
+
+
 async def test_every_message_delivered_twice_still_gives_one_chain_and_one_event(azurite, emulators):
     stack = await start_stack(stack_settings(azurite, emulators), duplicate=lambda _id: True)
     try:
