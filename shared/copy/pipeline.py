@@ -31,6 +31,9 @@ from shared.settings import PollPolicy
 
 # How many times one job may authorize again (expired or consumed authorization) before it fails.
 MAX_REAUTHORIZATIONS = 2
+#: Actions one message may carry out before the job is handed to a later message: every path ends
+#: in far fewer; one that does not (a service answering in a circle) must not spin in one invocation.
+MAX_ACTIONS_PER_MESSAGE = 12
 # Reads spread over the window where a copy may end, when that window is wide (a rough estimate).
 WINDOW_READS = 8
 # Past the window, the next read waits this fraction of how overdue the copy is.
@@ -305,11 +308,21 @@ def _after_unretrievable_metadata(job: Job) -> Action:
     )
 
 
-def on_reauthorize_conflict(job: Job, current: CopyAuthorization | None, now: datetime) -> Action:
+def on_reauthorize_conflict(
+    job: Job, current: CopyAuthorization | None, now: datetime, policy: PollPolicy
+) -> Action:
     """authorizeCopy answered 409: the target id is reserved (an earlier authorization) or exists."""
     if current is not None and current.expires_at > now:
-        # The earlier authorization still holds the reservation and is still valid: use it.
-        return StartCopy()
+        if current.expires_at != job.authorization_expires_at:
+            # An earlier authorization still holds the reservation and is still valid: use it.
+            return StartCopy()
+        # The very authorization being replaced (the copy refused it) still holds the reservation:
+        # copying with it again would fail the same way. Wait until the target lets it lapse.
+        return RetryLater(
+            transient_delay(job.retries, policy, None),
+            f"'{job.target_alias}' still reserves the id for the authorization being replaced; "
+            "waiting for it to lapse",
+        )
     return Finish(
         JobStatus.FAILED,
         "Conflict",

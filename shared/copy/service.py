@@ -403,12 +403,20 @@ class CopyService:
     async def _step(self, job: Job | None, action: p.Action, message_id: str | None) -> None:
         """Carry out `action` and the actions that follow from it, until one waits for a message."""
         next_action: p.Action | None = action
-        while next_action is not None:
+        for _ in range(p.MAX_ACTIONS_PER_MESSAGE):
+            if next_action is None:
+                return
             if job is None or isinstance(next_action, p.Drop):
                 reason = next_action.reason if isinstance(next_action, p.Drop) else "no job"
                 log.info("job %s: %s", job.job_id if job else "?", reason)
                 return
             next_action = await self._carry_out(job, next_action, message_id, self.clock())
+        if next_action is not None and job is not None:
+            log.warning("job %s: its steps did not settle in one message; going on later", job.job_id)
+            settle = p.RetryLater(
+                p.transient_delay(job.retries, self.settings.poll, None), "its steps did not settle"
+            )
+            await self._carry_out(job, settle, message_id, self.clock())
 
     async def _carry_out(
         self, job: Job, action: p.Action, message_id: str | None, now: datetime
@@ -546,7 +554,9 @@ class CopyService:
             )
         except Conflict:
             pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
-            action = p.on_reauthorize_conflict(job, pending.authorization if pending else None, now)
+            action = p.on_reauthorize_conflict(
+                job, pending.authorization if pending else None, now, self.settings.poll
+            )
             if isinstance(action, p.StartCopy) and pending is not None:
                 await self.authorizations.put(
                     job.target_alias, pending.authorization, job.job_id, pending.content

@@ -272,12 +272,20 @@ class TestTarget:
 class TestReauthorizeConflict:
     def test_our_own_valid_reservation_is_used(self):
         assert (
-            p.on_reauthorize_conflict(job(), copy_authorization(NOW + timedelta(minutes=5)), NOW)
+            p.on_reauthorize_conflict(job(), copy_authorization(NOW + timedelta(minutes=5)), NOW, POLICY)
             == p.StartCopy()
         )
 
+    def test_the_refused_authorization_still_reserving_the_id_is_waited_out_not_used_again(self):
+        """Using it again would be refused again: a circle of copy and re-authorize."""
+        refused = copy_authorization(NOW + timedelta(minutes=5))
+        action = p.on_reauthorize_conflict(
+            job(authorization_expires_at=refused.expires_at), refused, NOW, POLICY
+        )
+        assert isinstance(action, p.RetryLater) and "lapse" in action.reason
+
     def test_a_foreign_or_expired_reservation_fails_with_what_to_do(self):
-        action = p.on_reauthorize_conflict(job(), copy_authorization(NOW - timedelta(minutes=5)), NOW)
+        action = p.on_reauthorize_conflict(job(), copy_authorization(NOW - timedelta(minutes=5)), NOW, POLICY)
         assert "another targetId" in failure_message(action)
 
 

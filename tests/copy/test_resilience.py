@@ -117,6 +117,28 @@ async def test_a_queued_job_whose_instance_died_after_keeping_its_authorization_
     assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
 
 
+async def test_steps_that_go_in_a_circle_are_handed_to_a_later_message_not_spun(
+    stack, emulators, monkeypatch
+):
+    """A service answering in a circle (copy refused, re-authorize refused, copy again...) must not
+    keep one invocation busy forever: after a bounded number of steps the job retries later."""
+    from shared.copy import pipeline as p
+
+    _, [job_id] = await submit_model(stack, emulators)
+    calls = []
+
+    async def in_a_circle(job, message_id, now):
+        calls.append(now)
+        return p.StartCopy()
+
+    monkeypatch.setattr(stack.service, "_start_copy", in_a_circle)
+    await stack.pump(lambda: len(calls) >= p.MAX_ACTIONS_PER_MESSAGE, timeout=15)
+
+    job = await stack.job(job_id)
+    assert job.retries >= 1 and "did not settle" in (job.error_message or "")
+    assert len(calls) < 3 * p.MAX_ACTIONS_PER_MESSAGE  # one message's worth, then a delay
+
+
 async def test_every_message_delivered_twice_still_gives_one_chain_and_one_event(azurite, emulators):
     stack = await start_stack(stack_settings(azurite, emulators), duplicate=lambda _id: True)
     try:
