@@ -7,6 +7,7 @@ from shared.names import (
     COPY_POLLS_QUEUE,
     COPY_REQUESTS_QUEUE,
     POISON_SUFFIX,
+    RETENTION_SCHEDULE,
     STORAGE_CONNECTION,
     SYNC_SCHEDULE_SETTING,
     WATCHDOG_SCHEDULE,
@@ -66,6 +67,11 @@ async def copy_polls_poison(msg: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule=WATCHDOG_SCHEDULE, run_on_startup=False)
 async def watchdog(timer: func.TimerRequest) -> None:
     await entry.watchdog()
+
+
+@app.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE, run_on_startup=False)
+async def retention(timer: func.TimerRequest) -> None:
+    await entry.retention()
 
 
 # --- event-driven entry points: "a model was trained" ------------------------------------------

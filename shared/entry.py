@@ -67,6 +67,14 @@ async def watchdog() -> None:
     await (await _context()).service.resume_stalled()
 
 
+async def retention() -> None:
+    from shared.copy.retention import delete_old_jobs
+    from shared.timefmt import utcnow
+
+    ctx = await _context()
+    await delete_old_jobs(ctx.service.jobs, utcnow(), ctx.settings.job_retention_days)
+
+
 # --- "a model was trained" (shared/api/webhooks.py) -------------------------------------------------
 
 

@@ -10,3 +10,4 @@ DEFAULT_SYNC_SCHEDULE = "0 0 2 * * *"
 # Every 30 s (shared.copy.watchdog.WATCHDOG_PERIOD): a job whose instance died waits at most about
 # the watchdog's grace plus this period.
 WATCHDOG_SCHEDULE = "*/30 * * * * *"
+RETENTION_SCHEDULE = "0 30 3 * * *"  # daily at 03:30 UTC, after the default sync

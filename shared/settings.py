@@ -177,6 +177,8 @@ class Settings(BaseSettings):
     # authorizations live one hour (v2.1: 24 h), and copyTo follows authorization within seconds
     # unless the job waited in the queue.
     authorization_margin_minutes: float = Field(default=5, ge=0, le=50)
+    # Finished jobs are deleted this many days after they were created (shared.copy.retention).
+    job_retention_days: int = Field(default=30, ge=1, le=3650)
     # Base URL of this app's HTTP API, used for status links when the request does not tell it.
     public_base_url: str | None = None
 

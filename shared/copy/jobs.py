@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -54,8 +54,13 @@ class Origin(StrEnum):
 
 def new_job_id(now: datetime) -> str:
     """A job id that sorts newest first in the table: inverted milliseconds plus randomness."""
-    inverted = _ID_SPACE - int(now.timestamp() * 1000)
-    return f"{inverted:013d}{secrets.token_hex(4)}"
+    return f"{created_before(now)}{secrets.token_hex(4)}"
+
+
+def created_before(moment: datetime) -> str:
+    """The row key past which every job was created before `moment` (ids sort newest first), so that
+    old jobs are read by a key range, not by scanning the table."""
+    return f"{_ID_SPACE - int(moment.timestamp() * 1000):013d}"
 
 
 class Job(BaseModel):
@@ -238,6 +243,19 @@ class JobStore:
         query = f"PartitionKey eq '{PARTITION}' and event_published eq false"
         async for entity in self._table.query_entities(query):
             yield Job.from_entity(entity)
+
+    async def iter_created_before(self, moment: datetime) -> AsyncIterator[Job]:
+        """Jobs created before `moment`, oldest last, read by row-key range."""
+        query = f"PartitionKey eq '{PARTITION}' and RowKey gt @floor"
+        async for entity in self._table.query_entities(query, parameters={"floor": created_before(moment)}):
+            yield Job.from_entity(entity)
+
+    async def delete_many(self, jobs: Sequence[Job]) -> None:
+        """Delete up to 100 jobs in one request (one partition: one entity group transaction)."""
+        if jobs:
+            await self._table.submit_transaction(
+                [("delete", {"PartitionKey": PARTITION, "RowKey": job.job_id}) for job in jobs]
+            )
 
     async def iter_all(self) -> AsyncIterator[Job]:
         async for entity in self._table.query_entities(f"PartitionKey eq '{PARTITION}'"):
