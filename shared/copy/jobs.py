@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
 PARTITION = "job"
+#: The index of jobs whose completion event is not out yet: one empty row per such job, in the same
+#: table, so that the watchdog reads the jobs in flight by key, however long the history.
+UNFINISHED = "unfinished"
+#: An index row whose job row does not exist is removed only past this age: the job is written just
+#: after its index row.
+_INDEX_SETUP_SECONDS = 60
 _ID_SPACE = 10**13  # milliseconds; inverted so that ids sort newest first
 
 
@@ -174,8 +180,11 @@ class JobStore:
         self._table = table
 
     async def create(self, job: Job) -> Job:
+        """Write a new job (its index row first, so that no unfinished job is ever unindexed)."""
         from azure.core.exceptions import ResourceExistsError
 
+        if not job.event_published:
+            await self._table.upsert_entity({"PartitionKey": UNFINISHED, "RowKey": job.job_id})
         try:
             meta = await self._table.create_entity(job.to_entity())
         except ResourceExistsError:
@@ -189,6 +198,16 @@ class JobStore:
 
         try:
             await self._table.delete_entity(PARTITION, job.job_id)
+        except ResourceNotFoundError:
+            pass
+        await self.finished(job.job_id)
+
+    async def finished(self, job_id: str) -> None:
+        """The job's completion event is out (or the job is gone): it leaves the unfinished index."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.delete_entity(UNFINISHED, job_id)
         except ResourceNotFoundError:
             pass
 
@@ -237,12 +256,19 @@ class JobStore:
                 break
         return jobs
 
-    async def iter_unfinished(self) -> AsyncIterator[Job]:
+    async def iter_unfinished(self, now: datetime) -> AsyncIterator[Job]:
         """Jobs whose completion event is not out yet: every job that is running, and any terminal job
-        whose event could not be published."""
-        query = f"PartitionKey eq '{PARTITION}' and event_published eq false"
-        async for entity in self._table.query_entities(query):
-            yield Job.from_entity(entity)
+        whose event could not be published. Read through the `unfinished` index (a key query and a
+        point read per job), so the cost follows the jobs in flight, not the history."""
+        async for entry in self._table.query_entities(f"PartitionKey eq '{UNFINISHED}'"):
+            job = await self.get(entry["RowKey"])
+            if job is not None and not job.event_published:
+                yield job
+                continue
+            written = entry.metadata.get("timestamp")
+            if job is not None or written is None or (now - written).total_seconds() > _INDEX_SETUP_SECONDS:
+                # Finished before its index row went (a crash in between), or gone for good.
+                await self.finished(entry["RowKey"])
 
     async def iter_created_before(self, moment: datetime) -> AsyncIterator[Job]:
         """Jobs created before `moment`, oldest last, read by row-key range."""

@@ -351,7 +351,7 @@ class CopyService:
         now = self.clock()
         resumed: list[str] = []
         overdue: list[Job] = []
-        async for job in self.jobs.iter_unfinished():
+        async for job in self.jobs.iter_unfinished(now):
             if watchdog.is_overdue(job, now, grace):
                 overdue.append(job)
             if len(overdue) == watchdog.RESUME_BATCH:
@@ -615,4 +615,5 @@ class CopyService:
             await self.jobs.replace(job)
         except JobConflict:
             pass  # published anyway; a duplicate publish carries the same event id
+        await self.jobs.finished(job.job_id)
         log.info("job %s: event %s published", job.job_id, event.type)
