@@ -154,8 +154,10 @@ async def test_every_message_delivered_twice_still_gives_one_chain_and_one_event
 
 async def test_an_expired_authorization_is_replaced_before_the_copy(stack, emulators):
     model_id, job_ids = await submit_model(stack, emulators)
-    emulators["westus2"].advance_clock(25 * 3600)  # the authorization waited in the queue for a day
-    stack.service.clock = _shifted(stack.service.clock, 25 * 3600)
+    # The request waited in the queue for two hours: its one-hour authorization expired (the job's
+    # 24-hour deadline did not).
+    emulators["westus2"].advance_clock(2 * 3600)
+    stack.service.clock = _shifted(stack.service.clock, 2 * 3600)
     try:
         [job] = await stack.run_to_end(job_ids)
     finally:
