@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from shared.copy.jobs import Job, JobStatus, new_job_id
 from shared.docintel import CopyAuthorization, ItemKind
 
 
@@ -21,3 +23,20 @@ def copy_authorization(
         access_token=token,
         api_version="2024-11-30",
     )
+
+
+def job_row(created: datetime, status: JobStatus = JobStatus.SUCCEEDED, **changes: Any) -> Job:
+    """A job created at `created` (its id sorts accordingly), copying model 'invoice' to westus2."""
+    fields: dict[str, Any] = {
+        "job_id": new_job_id(created),
+        "kind": "model",
+        "source_alias": "primary",
+        "source_id": "invoice",
+        "target_alias": "westus2",
+        "target_id": "invoice",
+        "status": status,
+        "created_at": created,
+        "updated_at": created,
+        "event_published": True,
+    }
+    return Job(**(fields | changes))

@@ -23,14 +23,26 @@ from tests.stack import (
 
 
 async def submit_model(
-    stack: PipelineStack, emulators, targets=("westus2",), **seed: Any
+    stack: PipelineStack,
+    emulators,
+    targets=("westus2",),
+    *,
+    model_id: str | None = None,
+    authorize_now: bool = True,
+    **seed: Any,
 ) -> tuple[str, list[str]]:
-    model_id = unique("m")
+    """Seed a model at the source and submit its copy: authorized at once as the API does, or
+    queued unauthorized as a sync does (`authorize_now=False`)."""
+    model_id = model_id or unique("m")
     emulators["primary"].seed({"models": [{"modelId": model_id, **seed}]})
-    outcomes = await stack.service.submit(
-        CopyRequest(kind=ItemKind.MODEL, source_id=model_id, source_alias="primary", targets=list(targets))
+    request = CopyRequest(
+        kind=ItemKind.MODEL,
+        source_id=model_id,
+        source_alias="primary",
+        targets=list(targets),
+        authorize_now=authorize_now,
     )
-    return model_id, submitted_job_ids(outcomes)
+    return model_id, submitted_job_ids(await stack.service.submit(request))
 
 
 class Crash(RuntimeError):
@@ -98,19 +110,9 @@ async def test_a_queued_job_whose_instance_died_after_keeping_its_authorization_
 ):
     """Killed between keeping the authorization and writing it into the job row: the retry is
     refused a second authorization (the id is reserved by the first) and uses its own."""
-    model_id = unique("m")
-    emulators["primary"].seed({"models": [{"modelId": model_id}]})
     calls = crash_once_after(monkeypatch, stack.service.authorizations, "put")
-    outcomes = await stack.service.submit(
-        CopyRequest(
-            kind=ItemKind.MODEL,
-            source_id=model_id,
-            source_alias="primary",
-            targets=["westus2"],
-            authorize_now=False,
-        )
-    )
-    [job] = await stack.run_to_end(submitted_job_ids(outcomes))
+    model_id, job_ids = await submit_model(stack, emulators, authorize_now=False)
+    [job] = await stack.run_to_end(job_ids)
 
     assert calls[0] >= 1, "the crash point was reached"
     assert job.status is JobStatus.SUCCEEDED and job.reauthorizations == 0
@@ -174,18 +176,8 @@ async def test_an_id_reserved_by_an_authorization_whose_reply_was_lost_is_copied
     the id until that authorization expires and offers no way to cancel it. The job neither fails
     nor copies twice: it retries, and copies once the reservation has lapsed."""
     model_id = unique("m")
-    emulators["primary"].seed({"models": [{"modelId": model_id}]})
     await stack.context.clients["westus2"].authorize_copy(ItemKind.MODEL, model_id)  # reply lost
-    outcomes = await stack.service.submit(
-        CopyRequest(
-            kind=ItemKind.MODEL,
-            source_id=model_id,
-            source_alias="primary",
-            targets=["westus2"],
-            authorize_now=False,  # as a sync queues it
-        )
-    )
-    [job_id] = submitted_job_ids(outcomes)
+    _, [job_id] = await submit_model(stack, emulators, model_id=model_id, authorize_now=False)
 
     async def waiting_for_the_reservation() -> bool:
         job = await stack.job(job_id)

@@ -7,23 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from shared.copy.jobs import Job, JobStatus, JobStore, created_before, new_job_id
 from shared.copy.retention import BATCH, delete_old_jobs
+from tests.factories import job_row
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 def job(created: datetime, status: JobStatus = JobStatus.SUCCEEDED, published: bool = True) -> Job:
-    return Job(
-        job_id=new_job_id(created),
-        kind="model",
-        source_alias="primary",
-        source_id="invoice",
-        target_alias="westus2",
-        target_id="invoice",
-        status=status,
-        created_at=created,
-        updated_at=created,
-        event_published=published,
-    )
+    return job_row(created, status, event_published=published)
 
 
 def test_job_ids_of_older_jobs_sort_past_the_cutoff_key():

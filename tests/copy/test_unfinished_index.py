@@ -5,26 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.copy.jobs import UNFINISHED, Job, JobStatus, JobStore, new_job_id
+from shared.copy.jobs import UNFINISHED, Job, JobStatus, JobStore
 from tests.copy.test_resilience import submit_model
+from tests.factories import job_row
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-def job(status: JobStatus, published: bool, age: timedelta = timedelta(hours=1)) -> Job:
-    created = NOW - age
-    return Job(
-        job_id=new_job_id(created),
-        kind="model",
-        source_alias="primary",
-        source_id="invoice",
-        target_alias="westus2",
-        target_id="invoice",
-        status=status,
-        created_at=created,
-        updated_at=created,
-        event_published=published,
-    )
+def job(status: JobStatus, published: bool) -> Job:
+    return job_row(NOW - timedelta(hours=1), status, event_published=published)
 
 
 async def index_rows(table) -> list[str]:

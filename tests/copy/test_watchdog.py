@@ -4,27 +4,19 @@ each resume of the same job doubles that grace (a long queue costs a few message
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.copy import watchdog
 from shared.copy.jobs import Job, JobStatus
+from tests.factories import job_row
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 def job(**changes) -> Job:
-    fields = dict(
-        job_id="0123456789abcdef",
-        kind="model",
-        source_alias="primary",
-        source_id="invoice",
-        target_alias="westus2",
-        target_id="invoice",
-        status=JobStatus.POLLING,
-        created_at=NOW - timedelta(minutes=5),
-        updated_at=NOW - timedelta(minutes=5),
-    )
-    fields.update(changes)
-    return Job(**fields)
+    """A job polling for five minutes, its event not out."""
+    fields: dict[str, Any] = {"status": JobStatus.POLLING, "event_published": False} | changes
+    return job_row(NOW - timedelta(minutes=5), **fields)
 
 
 def test_a_job_is_not_overdue_before_its_due_time_plus_the_grace():

@@ -128,13 +128,13 @@ async def test_the_lease_is_renewed_while_the_function_runs(queues):
         watched.touch()
         await release.wait()
 
-    trigger = QueueTrigger("long", main, poison, handler, FAST, lease_seconds=2)
+    trigger = QueueTrigger("long", main, poison, handler, FAST, lease_seconds=4)
     await main.send_message(_encoded("{}"))
     stop = asyncio.Event()
     task = asyncio.create_task(poll_forever(trigger, stop))
     try:
         await watched.until(lambda: bool(started))
-        await asyncio.sleep(6)  # three leases: unrenewed, the message would be visible and run again
+        await asyncio.sleep(10)  # 2.5 leases: unrenewed, the message would be visible and run again
         assert await main.peek_messages() == []
         assert started == [1]
     finally:
