@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shared.copy.records import CopyRecords
     from shared.docintel import DocIntelClient
     from shared.settings import Settings
+    from shared.status.rows import ItemState, StatusRows
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -99,6 +100,7 @@ class Runtime:
     clients: dict[str, DocIntelClient]
     records: CopyRecords
     jobs: JobStore
+    status: StatusRows
     credential: AsyncTokenCredential | None
     tables: list[TableClient]
 
@@ -118,6 +120,7 @@ async def open_runtime(settings: Settings) -> Runtime:
     from shared.context import build_clients, build_credential, needs_credential
     from shared.copy.jobs import JobStore
     from shared.copy.records import CopyRecords
+    from shared.status.rows import StatusRows
     from shared.storage import ensure_table, table_client
 
     credential = build_credential(settings) if needs_credential(settings) else None
@@ -128,6 +131,7 @@ async def open_runtime(settings: Settings) -> Runtime:
         build_clients(settings, credential),
         CopyRecords(state_table),
         JobStore(jobs_table),
+        StatusRows(state_table),
         credential,
         [state_table, jobs_table],
     )
@@ -184,6 +188,7 @@ async def _sync(args: argparse.Namespace, out: TextIO) -> int:
             max_jobs=args.max_jobs,
             concurrency=args.concurrency,
             progress=None if args.json else ProgressLine(),
+            status=runtime.status,
         )
     finally:
         await runtime.aclose()
@@ -245,47 +250,84 @@ def sync_command(args: argparse.Namespace) -> int:
 
 def status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", nargs="+", metavar="ALIAS", help="only these targets (default: all)")
-    parser.add_argument("--all", action="store_true", help="list every item, not only those out of sync")
+    parser.add_argument(
+        "--state",
+        metavar="STATES",
+        help="list items in these states, comma-separated (default: all but present)",
+    )
+    parser.add_argument("--all", action="store_true", help="list every item, present ones too")
+
+
+def _states(args: argparse.Namespace) -> list[ItemState]:
+    from shared.status.rows import ItemState
+
+    if args.all:
+        return []
+    names = [n.strip().lower() for n in (args.state or "").split(",") if n.strip()]
+    valid = [s.value for s in ItemState]
+    if not names:
+        return [s for s in ItemState if s is not ItemState.PRESENT]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise UsageError(f"unknown state(s) {', '.join(unknown)}; states: {', '.join(valid)}")
+    return [ItemState(n) for n in dict.fromkeys(names)]
 
 
 async def _status(args: argparse.Namespace, out: TextIO) -> int:
-    from shared.sync.status import dr_status
+    """The status report as the app keeps it (every sync and every job end writes it), page by page."""
+    from shared.status.report import MAX_PAGE_SIZE, StatusQuery, status_report
 
     settings = load(args)
-    targets = _targets(settings, args.targets)
+    targets = _targets(settings, args.targets) or list(settings.secondaries)
+    states = _states(args)
     runtime = await open_runtime(settings)
+    items: list[dict[str, Any]] = []
     try:
-        body = await dr_status(settings, runtime.clients, runtime.records, runtime.jobs, targets=targets)
+        query = StatusQuery(targets=targets, states=states, page_size=MAX_PAGE_SIZE)
+        body = await status_report(runtime.status, query, source_alias=settings.primary)
+        items.extend(body["items"])
+        while body["continuationToken"]:
+            query = StatusQuery(targets, states, MAX_PAGE_SIZE, body["continuationToken"])
+            page = await status_report(runtime.status, query, source_alias=settings.primary)
+            items.extend(page["items"])
+            body["continuationToken"] = page["continuationToken"]
     finally:
         await runtime.aclose()
+    body["items"] = items
     if args.json:
         _dump(body, out)
     else:
-        source = body["source"]
-        if not source["reachable"]:
-            out.write(f"source {source['alias']} unreachable: {source['error']}\n")
-        else:
-            out.write(f"source {source['alias']}: {'in sync' if body['inSync'] else 'OUT OF SYNC'}\n")
-        rows = []
-        for alias, target in body["targets"].items():
-            c = target["counts"]
-            rows.append(
-                [alias, "yes" if target["reachable"] else "NO", c["present"], c["missing"], c["stale"],
-                 c["orphan"], target["oldestRecoveryPoint"], target["oldestRecoveryPointAgeSeconds"]]
-            )  # fmt: skip
-        if rows:
-            headers = ["target", "reachable", "present", "missing", "stale", "orphan", "oldest copy", "age s"]
-            print_table(rows, headers, out)
-        items = [
-            [alias, i["kind"], i["sourceId"], i["state"], i["lastCopiedAt"],
-             (i["lastError"] or {}).get("message") or i["reason"]]
-            for alias, target in body["targets"].items()
-            for i in target["items"]
-            if args.all or i["state"] != "present"
-        ]  # fmt: skip
-        if items:
-            print_table(items, ["target", "kind", "id", "state", "last copy", "note"], out)
+        _print_status(body, out)
     return EXIT_OK if body["inSync"] else EXIT_PARTIAL
+
+
+def _print_status(body: dict[str, Any], out: TextIO) -> None:
+    source = body["source"]
+    if source["lastSync"] is None:
+        out.write(f"source {source['alias']}: never synced; run docintel-dr sync (or wait for the timer)\n")
+    elif not source["reachable"]:
+        out.write(f"source {source['alias']} could not be listed by the last sync: {source['error']}\n")
+    else:
+        out.write(f"source {source['alias']}: {'in sync' if body['inSync'] else 'OUT OF SYNC'}\n")
+    rows = []
+    for alias, target in body["targets"].items():
+        c, last = target["counts"], target["lastSync"] or {}
+        reachable = {True: "yes", False: "NO", None: "never synced"}[target["reachable"]]
+        rows.append(
+            [alias, reachable, c["present"], c["missing"], c["stale"], c["blocked"], c["orphan"],
+             target["exposureSeconds"], target["oldestRecoveryPoint"], last.get("at")]
+        )  # fmt: skip
+    if rows:
+        headers = ["target", "listed", "present", "missing", "stale", "blocked", "orphan", "exposure s",
+                   "oldest copy", "last sync"]  # fmt: skip
+        print_table(rows, headers, out)
+    items = [
+        [i["target"], i["kind"], i["sourceId"], i["state"], i["lastCopiedAt"],
+         (i["lastError"] or {}).get("message") or i["reason"]]
+        for i in body["items"]
+    ]  # fmt: skip
+    if items:
+        print_table(items, ["target", "kind", "id", "state", "last copy", "note"], out)
 
 
 def status_command(args: argparse.Namespace) -> int:

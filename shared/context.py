@@ -110,6 +110,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
     from shared.copy.jobs import JobStore
     from shared.copy.records import CopyRecords
     from shared.copy.service import CopyService
+    from shared.status.rows import StatusRows
     from shared.storage import QueueSender, ensure_table, queue_client, table_client
 
     if credential is None and needs_credential(settings):
@@ -130,6 +131,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
         CopyRecords(state_table),
         PendingAuthorizations(state_table),
         CopyClaims(state_table),
+        StatusRows(state_table),
     )
     return AppContext(settings, credential, clients, service, [jobs_table, state_table])
 

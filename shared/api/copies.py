@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.api.inputs import (
     GUID_PATTERN,
     ID_PATTERN,
+    int_param,
     read_json_body,
     reject_unknown_params,
     resolve_aliases,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from shared.context import AppContext
 
 JOB_ID_PATTERN = re.compile(r"[0-9a-f]{13,40}")  # fullmatch: `$` would let a trailing newline through
-#: ``?limit=``: ASCII digits (`str.isdigit` also takes superscript and circled digits, which `int` refuses).
-LIMIT_PATTERN = re.compile(r"[0-9]{1,9}")
 RUNNING_RETRY_AFTER = "5"
 
 
@@ -133,10 +132,7 @@ async def list_copies(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespon
                 ProblemCode.INVALID_QUERY,
                 f"status must be one of {', '.join(s.value for s in JobStatus)}.",
             ) from None
-    limit_text = req.params.get("limit", "50")
-    if not LIMIT_PATTERN.fullmatch(limit_text) or not 1 <= int(limit_text) <= 500:
-        raise ProblemError(400, ProblemCode.INVALID_QUERY, "limit must be an integer from 1 to 500.")
-    jobs = await ctx.service.jobs.list(status=status, limit=int(limit_text))
+    jobs = await ctx.service.jobs.list(status=status, limit=int_param(req, "limit", 50, 1, 500))
     return json_response({"jobs": [job.public_view() for job in jobs]})
 
 

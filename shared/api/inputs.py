@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -82,6 +83,19 @@ def reject_unknown_params(req: func.HttpRequest, allowed: Iterable[str]) -> None
         )
 
 
+#: ASCII digits (`str.isdigit` also takes superscript and circled digits, which `int` refuses).
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def int_param(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    text = req.params.get(name)
+    if text is None:
+        return default
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+        raise ProblemError(400, ProblemCode.INVALID_QUERY, f"{name} must be an integer from {low} to {high}.")
+    return int(text)
+
+
 def flag_param(req: func.HttpRequest, name: str) -> bool:
     value = (req.params.get(name) or "").strip().lower()
     if value in _TRUE:
@@ -121,9 +135,13 @@ def resolve_aliases(
     return source_alias, target_aliases
 
 
-def target_aliases_param(req: func.HttpRequest, settings: Settings) -> list[str] | None:
-    """``?targets=a,b``: secondaries only; None when absent (every secondary)."""
-    text = req.params.get("targets")
+def target_aliases_param(req: func.HttpRequest, settings: Settings, *also: str) -> list[str] | None:
+    """``?targets=a,b`` (or a name in `also`, such as ``?target=``): secondaries only; None when
+    absent (every secondary)."""
+    given = [req.params[name] for name in ("targets", *also) if req.params.get(name)]
+    if len(given) > 1:
+        raise ProblemError(400, ProblemCode.INVALID_QUERY, "Name the targets once (targets or target).")
+    text = given[0] if given else None
     if not text:
         return None
     targets = [t.strip().lower() for t in text.split(",") if t.strip()]

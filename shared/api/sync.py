@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.api.inputs import flag_param, reject_unknown_params, target_aliases_param
+from shared.api.inputs import flag_param, int_param, reject_unknown_params, target_aliases_param
 from shared.api.problems import ProblemCode, ProblemError, json_response
+from shared.status.report import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StatusQuery, status_report
+from shared.status.rows import InvalidContinuation, ItemState
 from shared.sync.executors import PipelineExecutor
 from shared.sync.run import SyncReport, run_sync
-from shared.sync.status import dr_status
 
 if TYPE_CHECKING:
     from shared.context import AppContext
@@ -30,6 +31,7 @@ async def on_timer(ctx: AppContext, past_due: bool = False) -> SyncReport:
         ctx.service.records,
         events=ctx.service.events,
         trigger="timer",
+        status=ctx.service.status,
     )
 
 
@@ -45,6 +47,7 @@ async def sync_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespons
         dry_run=flag_param(req, "dryRun"),
         targets=target_aliases_param(req, ctx.settings),
         trigger="http",
+        status=ctx.service.status,
     )
     body = report.to_dict()
     if report.status == "failed":
@@ -54,13 +57,31 @@ async def sync_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespons
 
 
 async def status_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpResponse:
-    """``GET /api/status[?targets=a,b]``: the DR status of every source item at every target."""
-    reject_unknown_params(req, {"targets"})
-    body = await dr_status(
-        ctx.settings,
-        ctx.clients,
-        ctx.service.records,
-        ctx.service.jobs,
-        targets=target_aliases_param(req, ctx.settings),
+    """``GET /api/status[?targets=a,b][&state=missing,stale][&pageSize=N][&continuationToken=T]``:
+    one page of the DR status of every source item at every target (`shared.status.report`)."""
+    reject_unknown_params(req, {"targets", "target", "state", "pageSize", "continuationToken"})
+    query = StatusQuery(
+        targets=target_aliases_param(req, ctx.settings, "target") or list(ctx.settings.secondaries),
+        states=states_param(req),
+        page_size=int_param(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        continuation=req.params.get("continuationToken") or None,
     )
+    try:
+        body = await status_report(ctx.service.status, query, source_alias=ctx.settings.primary)
+    except InvalidContinuation as exc:
+        raise ProblemError(400, ProblemCode.INVALID_QUERY, f"continuationToken: {exc}.") from None
     return json_response(body, 200)
+
+
+def states_param(req: func.HttpRequest) -> list[ItemState]:
+    """``?state=missing,stale``: the item states to list (default: all)."""
+    names = [s.strip().lower() for s in (req.params.get("state") or "").split(",") if s.strip()]
+    valid = [s.value for s in ItemState]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ProblemError(
+            400,
+            ProblemCode.INVALID_QUERY,
+            f"Unknown state(s) {', '.join(unknown)}. States: {', '.join(valid)}.",
+        )
+    return [ItemState(n) for n in dict.fromkeys(names)]

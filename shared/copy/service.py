@@ -36,6 +36,7 @@ from shared.docintel import (
 )
 from shared.events import EventPublisher
 from shared.settings import Settings
+from shared.status.rows import StatusRows
 from shared.storage import QueueSender
 from shared.timefmt import utcnow
 
@@ -103,6 +104,7 @@ class CopyService:
         records: CopyRecords,
         authorizations: PendingAuthorizations,
         claims: CopyClaims,
+        status: StatusRows,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -117,6 +119,8 @@ class CopyService:
         self.authorizations = authorizations
         # Which job is making each copy right now: a second request for it gets that job.
         self.claims = claims
+        # The DR status row of each item x target: a job that ends updates it.
+        self.status = status
         self.clock = clock
         self.endpoints = {alias: res.endpoint for alias, res in settings.resources.items()}
 
@@ -467,6 +471,7 @@ class CopyService:
         await self.claims.release(job.copy_key, job.job_id)
         code, message = finish.error_code, finish.error_message
         log.info("job %s %s%s", job.job_id, job.status.value, f": {code}: {message}" if code else "")
+        await self.status.record_job(job)
         if job.status is not JobStatus.SUCCEEDED:
             return
         if job.started_at and job.operation_finished_at:

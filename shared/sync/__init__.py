@@ -2,7 +2,8 @@
 
 * `planner` — source vs targets diff: copy / recopy / up-to-date / orphan / blocked, no I/O.
 * `state`   — copy records in the state table (classifiers and v2.1 models carry no tags).
-* `runner`  — lists, plans, executes (through the pipeline or directly), events, DR status.
+* `run`     — lists, plans, executes (through the pipeline or directly), events; writes the DR
+              status rows (`shared.status`).
 
 See README.md in this folder.
 """

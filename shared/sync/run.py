@@ -25,6 +25,8 @@ from shared.docintel import DocIntelClient, DocIntelError, ItemNotFound
 from shared.events import EventPublisher
 from shared.jsondoc import JsonObject
 from shared.settings import Settings
+from shared.status.rows import StatusRows
+from shared.status.snapshot import record_outcome, record_plan, record_source
 from shared.sync.events import sync_events
 from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
 from shared.sync.filters import Filters
@@ -134,8 +136,10 @@ async def run_sync(
     progress: Progress | None = None,
     clock: Callable[[], datetime] = utcnow,
     sync_id: str | None = None,
+    status: StatusRows | None = None,
 ) -> SyncReport:
-    """One sync run. Never raises for service failures: they end up in the report (and events)."""
+    """One sync run. Never raises for service failures: they end up in the report (and events).
+    With `status`, what it saw and did is written to the DR status rows (dry runs too)."""
     started = clock()
     report = SyncReport(
         sync_id=sync_id or new_sync_id(started),
@@ -156,10 +160,16 @@ async def run_sync(
             filters=Filters.from_settings(settings),
             prune=settings.sync_prune if prune is None else prune,
         )
+        if status is not None:
+            for inventory_of_target in inventory.targets:
+                target_plan = report.plan.targets[inventory_of_target.alias]
+                await record_plan(status, target_plan, inventory_of_target, report.sync_id)
         if not dry_run:
             execution = _Execution(clients, executor, records, settings.primary, concurrency, progress)
             await execution.run(report, report.plan, max_jobs or settings.sync_max_jobs_per_run)
     report.finished_at = clock()
+    if status is not None:
+        await _record_status(status, report)
     log.info(
         "sync %s %s: %s, jobs %s",
         report.sync_id,
@@ -170,6 +180,24 @@ async def run_sync(
     if events is not None and not dry_run:
         await events.publish(sync_events(report, settings))
     return report
+
+
+async def _record_status(rows: StatusRows, report: SyncReport) -> None:
+    assert report.finished_at is not None
+    sync_id, finished_at, status = report.sync_id, report.finished_at, report.status
+    await record_source(
+        rows,
+        reachable=report.plan is not None,
+        error=report.error,
+        sync_id=sync_id,
+        finished_at=finished_at,
+        sync_status=status,
+    )
+    if report.plan is not None:
+        for target_plan in report.plan.targets.values():
+            await record_outcome(
+                rows, target_plan, report.copies, sync_id=sync_id, finished_at=finished_at, sync_status=status
+            )
 
 
 class _Execution:

@@ -322,22 +322,27 @@ class Driver:
         return left
 
     async def status_missing(self) -> list[dict[str, Any]]:
+        """The (item, target) pairs the status rows show not present, all pages, once the last sync
+        could list every resource."""
         for _ in range(10):
             r = await self.call("GET", "/status")
             if r.status_code == 200:
                 body = r.json()
-                if body["source"]["reachable"] and all(t["reachable"] for t in body["targets"].values()):
-                    return [
-                        {
-                            "target": alias,
-                            "sourceId": item["sourceId"],
-                            "state": item["state"],
-                            "reason": item.get("reason"),
-                        }
-                        for alias, target in body["targets"].items()
-                        for item in target["items"]
-                        if item["state"] != "present"
-                    ]
+                listed = body["source"]["reachable"] and all(t["reachable"] for t in body["targets"].values())
+                if listed:
+                    items, token = body["items"], body["continuationToken"]
+                    while token:
+                        page = await self.call("GET", "/status", params={"continuationToken": token})
+                        if page.status_code != 200:
+                            break
+                        items += page.json()["items"]
+                        token = page.json()["continuationToken"]
+                    if not token:
+                        return [
+                            {k: item.get(k) for k in ("target", "sourceId", "state", "reason")}
+                            for item in items
+                            if item["state"] != "present"
+                        ]
             await asyncio.sleep(1.0)
         raise AssertionError("GET /api/status never reached every resource")
 
@@ -497,15 +502,16 @@ async def _followup_phase(d: Driver) -> None:
     missing = await d.status_missing()
     report.missing_before_followup = len(missing)
     d.note(f"{len(missing)} (item, target) pair(s) missing before the follow-up sync")
-    still = missing
+    # The status is what the last sync and the jobs since left: at least one follow-up sync runs,
+    # whatever it shows, and it is read again only after that sync's jobs ended.
     for _ in range(3):
-        if not still:
-            break
         report.followup_syncs += 1
         await d.sync_until("followup", (200, 202))
         await d.wait_terminal(limit=90)
         still = await d.status_missing()
         d.note(f"follow-up sync {report.followup_syncs}: {len(still)} missing")
+        if not still:
+            break
     report.healed_by_followup_sync = len(missing) - len(still)
     report.missing_after_followup = still
     left = await d.settle_queues(limit=75)

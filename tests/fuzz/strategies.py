@@ -32,6 +32,7 @@ from shared.api.inputs import MAX_BODY_BYTES
 from shared.api.webhooks import MODEL_TRAINED, SIGNATURE_HEADER, TrainedBody, sign
 from shared.copy.jobs import JobStatus
 from shared.copy.messages import MAX_MESSAGE_BYTES, CopyRequestMessage, PollMessage
+from shared.status.report import encode_token
 from tests.fuzz.harness import ALIASES, KNOWN_IDS, SECRET, Harness
 from tests.test_openapi import DOCUMENT
 
@@ -501,6 +502,17 @@ def http_calls(route: str, h: Harness) -> SearchStrategy[Call]:
         st.integers(4_000, 5_000).map(lambda n: "1" * n),
     )
     flags = st.sampled_from(["true", "false", "TRUE", "1", "0", "yes", "no", "", "maybe", "truee"])
+    states = ["present", "missing", "stale", "orphan", "blocked", "Missing", "gone", ""]
+    item_states = st.lists(st.sampled_from(states), max_size=4).map(",".join)
+    tokens = st.one_of(
+        st.builds(encode_token, st.sampled_from(["westus2", "northeurope", "nowhere"]), st.none()),
+        st.builds(
+            encode_token,
+            st.just("westus2"),
+            st.dictionaries(st.sampled_from(["PartitionKey", "RowKey"]), st.text(max_size=20)),
+        ),
+        st.text(max_size=60),
+    )
     any_params = params()
     job = job_ids(h).map(lambda j: {"jobId": j})
     handmade: dict[str, SearchStrategy[Call]] = {
@@ -514,7 +526,19 @@ def http_calls(route: str, h: Harness) -> SearchStrategy[Call]:
         ),
         "webhooks.model-trained": signed(route),
         "sync": st.builds(Call, st.just(route), params=params({"dryRun": flags, "targets": alias_lists()})),
-        "status": st.builds(Call, st.just(route), params=params({"targets": alias_lists()})),
+        "status": st.builds(
+            Call,
+            st.just(route),
+            params=params(
+                {
+                    "targets": alias_lists(),
+                    "target": alias_lists(),
+                    "state": item_states,
+                    "pageSize": limits,
+                    "continuationToken": tokens,
+                }
+            ),
+        ),
     }
     generated = from_openapi(route)
     if route == "webhooks.model-trained":  # most of them signed, so that they get past the signature

@@ -63,11 +63,13 @@ def test_sync_copies_everything_and_then_status_is_in_sync(settings_file, fresh,
     assert body["status"] == "succeeded" and body["jobs"]["succeeded"] == 6
     assert {m["modelId"] for m in fresh["northeurope"].items()["models"]} == {"invoices", "receipts"}
 
-    code, out = run(capsys, "status", "--json", "--settings", str(settings_file))
+    code, out = run(capsys, "status", "--json", "--all", "--settings", str(settings_file))
     status = json.loads(out)
-    assert code == 0 and status["inSync"] is True
-    sorter = next(i for i in status["targets"]["westus2"]["items"] if i["sourceId"] == "sorter")
-    assert sorter["state"] == "present" and sorter["lastCopiedAt"]  # from the CLI's copy record
+    assert code == 0 and status["inSync"] is True and len(status["items"]) == 6
+    sorter = next(i for i in status["items"] if i["sourceId"] == "sorter" and i["target"] == "westus2")
+    assert sorter["state"] == "present" and sorter["lastCopiedAt"]  # the CLI's copy, as its sync saw it
+    code, out = run(capsys, "status", "--json", "--settings", str(settings_file))
+    assert json.loads(out)["items"] == []  # by default only what is not present
 
     code, out = run(capsys, "sync", "--json", "--settings", str(settings_file))
     assert code == 0 and json.loads(out)["counts"]["up-to-date"] == 6
@@ -80,6 +82,10 @@ def test_a_target_down_is_a_partial_failure(settings_file, fresh, capsys):
     assert code == 1 and "unreachable" in out
     code, out = run(capsys, "status", "--settings", str(settings_file), "--targets", "westus2")
     assert code == 0 and "in sync" in out
+    code, out = run(capsys, "status", "--settings", str(settings_file))
+    assert code == 1 and "OUT OF SYNC" in out and "NO" in out
+    assert main(["status", "--settings", str(settings_file), "--state", "lost"]) == 2
+    assert "unknown state" in capsys.readouterr().err
 
 
 def test_copy_one_item(settings_file, fresh, capsys):

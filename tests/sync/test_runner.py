@@ -8,10 +8,10 @@ from typing import Any
 
 from shared.copy.provenance import Provenance, read_provenance
 from shared.docintel import ItemKind
+from shared.status.report import StatusQuery, status_report
 from shared.sync.executors import PipelineExecutor
 from shared.sync.planner import Plan
 from shared.sync.run import SyncReport, run_sync
-from shared.sync.status import dr_status
 from tests.stack import PipelineStack, start_sync_stack, sync_settings
 
 TARGETS = ("westus2", "northeurope")
@@ -54,6 +54,7 @@ async def sync(stack: PipelineStack, **options) -> SyncReport:
         PipelineExecutor(context.service, context.settings.primary),
         context.service.records,
         events=stack.events,
+        status=context.service.status,
         **options,
     )
 
@@ -213,21 +214,19 @@ async def test_a_target_outage_leaves_the_other_synced_and_the_status_shows_the_
     assert drift["data"]["targets"]["northeurope"]["reachable"] is False
 
     fresh["northeurope"].outage(False)
-    status = await dr_status(
-        stack.context.settings, stack.context.clients, stack.context.service.records, stack.service.jobs
-    )
+    status = await status_report(stack.service.status, StatusQuery(TARGETS), source_alias="primary")
     assert status["inSync"] is False
     west, north = status["targets"]["westus2"], status["targets"]["northeurope"]
     assert west["inSync"] and west["counts"]["present"] == 5
-    assert all(i["lastCopiedAt"] and i["ageSeconds"] >= 0 for i in west["items"])
-    assert north["counts"]["missing"] == 5 and {i["state"] for i in north["items"]} == {"missing"}
+    assert all(
+        i["lastCopiedAt"] and i["ageSeconds"] >= 0 for i in status["items"] if i["target"] == "westus2"
+    )
+    assert north["reachable"] is False and north["lastSync"] is not None and not north["inSync"]
 
     healed = await sync_to_end(stack)
     assert plan_of(healed).targets["northeurope"].counts()["copy"] == 5
     assert plan_of(healed).targets["westus2"].counts()["copy"] == 0
-    status = await dr_status(
-        stack.context.settings, stack.context.clients, stack.context.service.records, stack.service.jobs
-    )
+    status = await status_report(stack.service.status, StatusQuery(TARGETS), source_alias="primary")
     assert status["inSync"] is True
 
 
