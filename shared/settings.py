@@ -179,6 +179,9 @@ class Settings(BaseSettings):
     authorization_margin_minutes: float = Field(default=5, ge=0, le=50)
     # Finished jobs are deleted this many days after they were created (shared.copy.retention).
     job_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Recovery point objective: an item missing or stale at a target for longer than this is outside
+    # it. infra/ writes the same value into the exposure alert and the workbook.
+    rpo_target_hours: float = Field(default=24, gt=0, le=8760)
     # Base URL of this app's HTTP API, used for status links when the request does not tell it.
     public_base_url: str | None = None
 

@@ -53,6 +53,9 @@ def test_identity_based_storage_is_accepted_instead_of_a_connection_string():
         ({"DR_POLL__MIN_DELAY_SECONDS": "soon"}, "DR_POLL__MIN_DELAY_SECONDS"),
         ({"DR_POLL__MIN_DELAY_SECONDS": "90", "DR_POLL__MAX_DELAY_SECONDS": "30"}, "must not exceed"),
         ({"DR_SYNC_MAX_JOBS_PER_RUN": "0"}, "DR_SYNC_MAX_JOBS_PER_RUN"),
+        ({"DR_RPO_TARGET_HOURS": "0"}, "DR_RPO_TARGET_HOURS"),
+        ({"DR_RPO_TARGET_HOURS": "a day"}, "DR_RPO_TARGET_HOURS"),
+        ({"DR_RPO_TARGET_HOURS": "9000"}, "DR_RPO_TARGET_HOURS"),
     ],
 )
 def test_each_missing_or_malformed_setting_gets_one_clear_message(change, named):
@@ -98,3 +101,9 @@ def test_setting_names_cover_every_field_for_each_alias():
     assert names["DR_RESOURCES__PRIMARY__ENDPOINT"] is True
     assert names["DR_RESOURCES__PRIMARY__KEY"] is False
     assert "AzureWebJobsStorage__queueServiceUri" in names and "DR_POLL__MAX_DELAY_SECONDS" in names
+
+
+def test_rpo_target_defaults_to_a_day_and_reads_hours():
+    assert load_settings(VALID).rpo_target_hours == 24
+    assert load_settings({**VALID, "DR_RPO_TARGET_HOURS": "4.5"}).rpo_target_hours == 4.5
+    assert setting_names(["primary"])["DR_RPO_TARGET_HOURS"] is False
