@@ -81,7 +81,7 @@ def access_path(expr: Any) -> list[Any] | None:
     """`a.b.c` / `a[i].b` as ['a', 'b', 'c'] / ['a', <index expr>, 'b']; None if not an accessor."""
     if isinstance(expr, str):
         return [expr]
-    if not isinstance(expr, dict) or "operator" not in expr:
+    if not isinstance(expr, dict) or not isinstance(expr.get("operator"), dict):
         return None
     op = expr["operator"]
     if op["type"] not in ("property_accessor", "index_accessor"):
@@ -94,6 +94,23 @@ def access_path(expr: Any) -> list[Any] | None:
         return [*head, {"index": second}]
     tail = access_path(second) if isinstance(second, dict) else [second]
     return None if tail is None else [*head, *tail]
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", "'": "'", "$": "$"}
+
+
+def _unescape(text: str) -> str:
+    """A Bicep string literal's escapes (pycep keeps them as written): \\n, \\t, \\', \\\\, \\$."""
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), text)
+
+
+def _text(value: Any) -> str:
+    """string() and interpolation as Bicep does them: true/false in lower case, numbers as digits."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class Stubbed:
@@ -112,7 +129,10 @@ class Evaluator:
         template: dict[str, Any],
         params: Mapping[str, Any],
         stub: Callable[[tuple[Any, ...]], Any],
+        path: Path | None = None,
     ) -> None:
+        # `path`: the template's file, which loadTextContent() paths are relative to.
+        self.path = path
         self.template = template
         self.variables = template.get("variables", {})
         self.symbols = set(template.get("resources", {})) | set(template.get("modules", {}))
@@ -138,9 +158,11 @@ class Evaluator:
         if isinstance(expr, dict):
             if "loop_type" in expr:
                 return self._loop(expr, scope)
-            if "operator" in expr:
+            # pycep's operator and function nodes; an object literal may have keys of those names
+            # (a log alert condition's `operator: 'GreaterThan'`).
+            if isinstance(expr.get("operator"), dict) and "type" in expr["operator"]:
                 return self._operator(expr, scope)
-            if "function" in expr:
+            if isinstance(expr.get("function"), dict) and "type" in expr["function"]:
                 return self._function(expr["function"], scope)
             return {self._key(key, scope): self.eval(value, scope) for key, value in expr.items()}
         raise Unsupported(repr(expr))
@@ -165,9 +187,14 @@ class Evaluator:
             return self.variable(text)
         if text in self.symbols:
             return Stubbed((text,))
-        if "${" in text:
-            return _INTERPOLATION.sub(lambda m: str(self.eval(_parse_expression(m.group(1)), scope)), text)
-        return text
+        # A string literal: escapes in its text, interpolations evaluated.
+        out, pos = [], 0
+        for match in _INTERPOLATION.finditer(text):
+            out.append(_unescape(text[pos : match.start()]))
+            out.append(_text(self.eval(_parse_expression(match.group(1)), scope)))
+            pos = match.end()
+        out.append(_unescape(text[pos:]))
+        return "".join(out)
 
     def _access(self, base: Any, key: Any) -> Any:
         if isinstance(base, Stubbed):
@@ -211,6 +238,20 @@ class Evaluator:
             return any(values)
         if kind == "not" and values:
             return not values[0]
+        if kind in ("add", "minus", "multiply") and values:
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                raise Unsupported(f"{kind} of {values!r}")
+            return {"add": values[0] + values[1], "minus": values[0] - values[1]}.get(
+                kind, values[0] * values[1]
+            )
+        if kind in ("greater_than", "greater_than_or_equals", "less_than", "less_than_or_equals") and values:
+            a, b = values
+            return {
+                "greater_than": a > b,
+                "greater_than_or_equals": a >= b,
+                "less_than": a < b,
+                "less_than_or_equals": a <= b,
+            }[kind]
         raise Unsupported(f"operator {kind}")
 
     def _function(self, fn: dict[str, Any], scope: Mapping[str, Any]) -> Any:
@@ -245,6 +286,16 @@ class Evaluator:
             return args[0].replace(args[1], args[2])
         if kind == "length":
             return len(args[0])
+        if kind == "contains":
+            return named["item_to_find"] in named["container"]
+        if kind == "starts_with":
+            return named["string_to_search"].startswith(named["string_to_find"])
+        if kind == "string":
+            return _text(args[0])
+        if kind == "load_text_content":
+            if self.path is None:
+                raise Unsupported("loadTextContent() without the template's path")
+            return (self.path.parent / named["file_path"]).read_text(encoding="utf-8")
         if kind == "fail":
             raise TemplateFailure(str(args[0]))
         if kind == "resource_group":
