@@ -96,6 +96,26 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption: instance memory size in MB (512, 2048 or 4096).')
 param instanceMemoryMB int = 2048
 
+@minValue(1)
+@maxValue(8760)
+@description('Recovery point objective in hours (DR_RPO_TARGET_HOURS): the app setting, the exposure alert\'s threshold and the workbook\'s RPO line.')
+param rpoTargetHours int = 24
+
+// The alert rules cannot read DR_SYNC_SCHEDULE (NCRONTAB): this is its period, e.g. 24 for the default
+// daily 0 0 2 * * *, 1 for an hourly schedule. The sync alert fires when no run happened for this period
+// plus 2 hours; a log search alert looks back at most 2 days, hence at most 46.
+@minValue(1)
+@maxValue(46)
+@description('Hours between two scheduled syncs (the period of DR_SYNC_SCHEDULE): the late-sync alert fires after this plus 2 hours without a run.')
+param syncPeriodHours int = 24
+
+@description('Email address the alerts notify (DR_ALERT_EMAIL). azd asks for it when it is not set.')
+param alertEmail string
+
+@secure()
+@description('Optional webhook (https) the alerts call with the common alert schema (DR_ALERT_WEBHOOK_URL); empty: none.')
+param alertWebhookUrl string = ''
+
 @description('Object id of whoever runs azd (azd sets AZURE_PRINCIPAL_ID): granted what the docintel-dr CLI needs on the resources created here. Empty: no grant.')
 param principalId string = ''
 
@@ -160,6 +180,10 @@ var primaryResourceId = (length(split(primarySpec.resourceId, '/')) != 9) ? fail
 var secondaryResourceIds = [
   for (s, i) in secondarySpecs: (length(split(s.resourceId, '/')) != 9) ? fail('secondaryResources[${i}].resourceId is missing or not ${idForm}; ${existingHint}') : (empty(s.alias) ? fail('secondaryResources[${i}].alias is missing; ${existingHint}') : s.resourceId)
 ]
+
+// Alert receivers, checked before anything is created. The webhook URL is never echoed: it may carry a token.
+var checkedAlertEmail = (contains(alertEmail, '@') && !contains(alertEmail, ' ')) ? alertEmail : fail('alertEmail is not an email address: set DR_ALERT_EMAIL (azd env set DR_ALERT_EMAIL ops@example.com), see infra/README.md')
+var checkedAlertWebhookUrl = (empty(alertWebhookUrl) || startsWith(toLower(alertWebhookUrl), 'https://')) ? alertWebhookUrl : fail('alertWebhookUrl (DR_ALERT_WEBHOOK_URL) must be an https:// URL or empty')
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: rgName
@@ -259,10 +283,29 @@ module app 'modules/app.bicep' = {
       }
     ]
     syncSchedule: schedule
+    rpoTargetHours: rpoTargetHours
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     userPrincipalId: principalId
     userPrincipalType: principalType
+  }
+}
+
+// Alerts (an action group and four log search alert rules) and the DR workbook, on the app's
+// Application Insights.
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    applicationInsightsName: app.outputs.applicationInsightsName
+    logAnalyticsWorkspaceName: app.outputs.logAnalyticsWorkspaceName
+    alertEmail: checkedAlertEmail
+    alertWebhookUrl: checkedAlertWebhookUrl
+    rpoTargetHours: rpoTargetHours
+    syncPeriodHours: syncPeriodHours
   }
 }
 
@@ -280,3 +323,6 @@ output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output DR_PRIMARY_ENDPOINT string = primaryAccess.outputs.endpoint
 output DR_SECONDARY_ENDPOINTS array = [for (s, i) in secondarySpecs: secondaryAccess[i].outputs.endpoint]
+output AZURE_ALERT_ACTION_GROUP_NAME string = monitoring.outputs.actionGroupName
+output AZURE_ALERT_RULE_NAMES array = monitoring.outputs.alertRuleNames
+output AZURE_WORKBOOK_ID string = monitoring.outputs.workbookId

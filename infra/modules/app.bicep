@@ -19,6 +19,8 @@ param secondaries array
 
 @description('NCRONTAB schedule of the scheduled sync (DR_SYNC_SCHEDULE).')
 param syncSchedule string
+@description('Recovery point objective in hours (DR_RPO_TARGET_HOURS).')
+param rpoTargetHours int
 param maximumInstanceCount int
 param instanceMemoryMB int
 
@@ -271,6 +273,10 @@ var appSettings = concat([
   {
     name: 'DR_SYNC_SCHEDULE'
     value: syncSchedule
+  }
+  {
+    name: 'DR_RPO_TARGET_HOURS'
+    value: string(rpoTargetHours)
   }
 ], resourceSettings)
 

@@ -63,6 +63,7 @@ EXPECTED_OPTIONAL = {
     "AZURE_CLIENT_ID",
     "DR_EVENTGRID_TOPIC_ENDPOINT",
     "DR_SYNC_SCHEDULE",
+    "DR_RPO_TARGET_HOURS",
 }
 EXPECTED_OPTIONAL_PER_ALIAS = {"API_VERSION", "RESOURCE_ID", "REGION"}
 # Flex Consumption rejects these as app settings (runtime lives in functionAppConfig).
