@@ -9,6 +9,7 @@ from shared.names import (
     POISON_SUFFIX,
     RETENTION_SCHEDULE,
     STORAGE_CONNECTION,
+    SYNC_PAGES_QUEUE,
     SYNC_SCHEDULE_SETTING,
     WATCHDOG_SCHEDULE,
 )
@@ -93,6 +94,11 @@ async def model_trained_event(event: func.EventGridEvent) -> None:
 @app.timer_trigger(arg_name="timer", schedule=f"%{SYNC_SCHEDULE_SETTING}%", run_on_startup=False)
 async def sync_timer(timer: func.TimerRequest) -> None:
     await entry.sync_timer(timer)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=SYNC_PAGES_QUEUE, connection=STORAGE_CONNECTION)
+async def sync_pages(msg: func.QueueMessage) -> None:
+    await entry.sync_page(msg)
 
 
 @app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.names import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE
+from shared.names import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, SYNC_PAGES_QUEUE
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from shared.copy.service import CopyService
     from shared.docintel import DocIntelClient
     from shared.events import EventPublisher
+    from shared.storage import QueueSender
+    from shared.sync.pages import SyncPages
 
 log = logging.getLogger("docintel_dr")
 
@@ -90,10 +92,14 @@ class AppContext:
     clients: Mapping[str, DocIntelClient]
     service: CopyService
     tables: list[TableClient]
+    #: Where a sync's copies beyond its first page continue.
+    pages: SyncPages
+    pages_queue: QueueSender
 
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+        await self.pages_queue.aclose()
         await self.service.requests.aclose()
         await self.service.polls.aclose()
         await self.service.events.aclose()
@@ -112,6 +118,7 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
     from shared.copy.service import CopyService
     from shared.status.rows import StatusRows
     from shared.storage import QueueSender, ensure_table, queue_client, table_client
+    from shared.sync.pages import SyncPages, pacing_slot
 
     if credential is None and needs_credential(settings):
         credential = build_credential(settings)
@@ -133,7 +140,9 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
         CopyClaims(state_table),
         StatusRows(state_table),
     )
-    return AppContext(settings, credential, clients, service, [jobs_table, state_table])
+    pages_queue = QueueSender(queue_client(settings, SYNC_PAGES_QUEUE, credential))
+    pages = SyncPages(state_table, pages_queue, settings.sync_page_size, pacing_slot(settings))
+    return AppContext(settings, credential, clients, service, [jobs_table, state_table], pages, pages_queue)
 
 
 _contexts: dict[asyncio.AbstractEventLoop, AppContext] = {}

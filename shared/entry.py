@@ -100,6 +100,12 @@ async def sync_timer(timer: func.TimerRequest) -> None:
     await sync.on_timer(await _context(), timer.past_due)
 
 
+async def sync_page(msg: func.QueueMessage) -> None:
+    from shared.api import sync
+
+    await sync.on_page(await _context(), msg.get_body())
+
+
 async def sync(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api import problems, sync
 

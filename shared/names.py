@@ -3,6 +3,7 @@ indexing the app (cold start) does not load the rest of the package."""
 
 COPY_REQUESTS_QUEUE = "copy-requests"
 COPY_POLLS_QUEUE = "copy-polls"
+SYNC_PAGES_QUEUE = "sync-pages"
 POISON_SUFFIX = "-poison"
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 SYNC_SCHEDULE_SETTING = "DR_SYNC_SCHEDULE"

@@ -191,7 +191,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
 
     sync_schedule: str = DEFAULT_SYNC_SCHEDULE
-    sync_max_jobs_per_run: int = Field(default=500, ge=1, le=100_000)
+    #: Copies a sync submits per invocation; the rest continue in pages of this size (sync-pages).
+    sync_page_size: int = Field(default=500, ge=1, le=5_000)
     sync_prune: bool = False
     sync_include: CommaList = Field(default_factory=lambda: ["*"])
     sync_exclude: CommaList = Field(default_factory=list)

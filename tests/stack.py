@@ -23,6 +23,7 @@ from shared.context import AppContext, build_context, set_context
 from shared.copy.jobs import Job
 from shared.copy.service import CopyService, TargetOutcome
 from shared.events import AppEvent, structured
+from shared.names import SYNC_PAGES_QUEUE
 from shared.settings import COPY_POLLS_QUEUE, COPY_REQUESTS_QUEUE, POISON_SUFFIX, Settings, load_settings
 
 KEYS = {"primary": "src-key-7f3a9c", "westus2": "tgt-key-west-51be", "northeurope": "tgt-key-north-88d0"}
@@ -210,6 +211,7 @@ async def start_stack(settings: Settings, **trigger_options: Any) -> PipelineSta
         COPY_POLLS_QUEUE: function_app.copy_polls,
         COPY_REQUESTS_QUEUE + POISON_SUFFIX: function_app.copy_requests_poison,
         COPY_POLLS_QUEUE + POISON_SUFFIX: function_app.copy_polls_poison,
+        SYNC_PAGES_QUEUE: function_app.sync_pages,
     }
     stack = PipelineStack(context, events, {})
     for queue, function in functions.items():
@@ -231,16 +233,15 @@ async def start_stack(settings: Settings, **trigger_options: Any) -> PipelineSta
 
 
 def sync_settings(azurite, emulators, **extra: str):
-    return stack_settings(
-        azurite,
-        emulators,
-        DR_SYNC_MAX_JOBS_PER_RUN="2000",
-        DR_POLL__FIRST_DELAY_SECONDS="0",
-        DR_POLL__MIN_DELAY_SECONDS="0.2",
-        DR_POLL__MAX_DELAY_SECONDS="1",
+    values = {
+        "DR_SYNC_PAGE_SIZE": "2000",
+        "DR_POLL__FIRST_DELAY_SECONDS": "0",
+        "DR_POLL__MIN_DELAY_SECONDS": "0.2",
+        "DR_POLL__MAX_DELAY_SECONDS": "1",
         **FAST_CLIENT,
         **extra,
-    )
+    }
+    return stack_settings(azurite, emulators, **values)
 
 
 async def start_sync_stack(settings) -> PipelineStack:

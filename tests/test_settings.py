@@ -52,7 +52,7 @@ def test_identity_based_storage_is_accepted_instead_of_a_connection_string():
         ({"AzureWebJobsStorage": None}, "storage is not configured"),
         ({"DR_POLL__MIN_DELAY_SECONDS": "soon"}, "DR_POLL__MIN_DELAY_SECONDS"),
         ({"DR_POLL__MIN_DELAY_SECONDS": "90", "DR_POLL__MAX_DELAY_SECONDS": "30"}, "must not exceed"),
-        ({"DR_SYNC_MAX_JOBS_PER_RUN": "0"}, "DR_SYNC_MAX_JOBS_PER_RUN"),
+        ({"DR_SYNC_PAGE_SIZE": "0"}, "DR_SYNC_PAGE_SIZE"),
         ({"DR_RPO_TARGET_HOURS": "0"}, "DR_RPO_TARGET_HOURS"),
         ({"DR_RPO_TARGET_HOURS": "a day"}, "DR_RPO_TARGET_HOURS"),
         ({"DR_RPO_TARGET_HOURS": "9000"}, "DR_RPO_TARGET_HOURS"),

@@ -28,16 +28,20 @@ param instanceMemoryMB int
 param userPrincipalId string = ''
 param userPrincipalType string = 'User'
 
-// Names shared with the app: shared/settings.py (COPY_REQUESTS_QUEUE, COPY_POLLS_QUEUE, POISON_SUFFIX,
-// Settings.jobs_table, Settings.state_table). tests/infra checks that they stay equal.
+// Names shared with the app: shared/names.py (COPY_REQUESTS_QUEUE, COPY_POLLS_QUEUE, SYNC_PAGES_QUEUE,
+// POISON_SUFFIX), shared/settings.py (Settings.jobs_table, Settings.state_table). tests/infra checks
+// that they stay equal.
 var copyRequestsQueue = 'copy-requests'
 var copyPollsQueue = 'copy-polls'
+var syncPagesQueue = 'sync-pages'
 var poisonSuffix = '-poison'
 var queueNames = [
   copyRequestsQueue
   copyPollsQueue
+  syncPagesQueue
   '${copyRequestsQueue}${poisonSuffix}'
   '${copyPollsQueue}${poisonSuffix}'
+  '${syncPagesQueue}${poisonSuffix}'
 ]
 var jobsTable = 'copyjobs'
 var stateTable = 'drstate'

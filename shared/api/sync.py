@@ -9,10 +9,12 @@ import azure.functions as func
 
 from shared.api.inputs import flag_param, int_param, reject_unknown_params, target_aliases_param
 from shared.api.problems import ProblemCode, ProblemError, json_response
+from shared.copy.messages import parse_message
 from shared.status.report import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StatusQuery, status_report
 from shared.status.rows import InvalidContinuation, ItemState
 from shared.sync.executors import PipelineExecutor
-from shared.sync.run import SyncReport, run_sync
+from shared.sync.pages import SyncPageMessage
+from shared.sync.run import SyncReport, continue_sync, run_sync
 
 if TYPE_CHECKING:
     from shared.context import AppContext
@@ -27,12 +29,20 @@ async def on_timer(ctx: AppContext, past_due: bool = False) -> SyncReport:
     return await run_sync(
         ctx.settings,
         ctx.clients,
-        PipelineExecutor(ctx.service, ctx.settings.primary),
+        PipelineExecutor(ctx.service, ctx.settings.primary, ctx.pages),
         ctx.service.records,
         events=ctx.service.events,
         trigger="timer",
         status=ctx.service.status,
     )
+
+
+async def on_page(ctx: AppContext, body: str | bytes) -> None:
+    """A later page of a sync (`shared.sync.pages`). A message that is not a page is refused
+    (MalformedMessage): the host retries it and then moves it to the poison queue, where it stays."""
+    message = parse_message(body, SyncPageMessage)
+    executor = PipelineExecutor(ctx.service, ctx.settings.primary, ctx.pages)
+    await continue_sync(ctx.settings, ctx.clients, executor, ctx.service.records, message)
 
 
 async def sync_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpResponse:
@@ -41,7 +51,7 @@ async def sync_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespons
     report = await run_sync(
         ctx.settings,
         ctx.clients,
-        PipelineExecutor(ctx.service, ctx.settings.primary),
+        PipelineExecutor(ctx.service, ctx.settings.primary, ctx.pages),
         ctx.service.records,
         events=ctx.service.events,
         dry_run=flag_param(req, "dryRun"),

@@ -40,7 +40,7 @@ class _Message(BaseModel):
         return self.model_dump_json()
 
 
-M = TypeVar("M", bound=_Message)
+M = TypeVar("M", bound=BaseModel)
 
 
 class CopyRequestMessage(_Message):

@@ -60,6 +60,8 @@ class CopyRequest:
     #: Authorize every target at submit (the caller hears at once of a refusal), or just before
     #: the copy starts (a sync: its jobs wait in the queue longer than an authorization lives).
     authorize_now: bool = True
+    #: Seconds until the job's first message is due: a sync spreads its jobs over the source's rate.
+    start_in: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class CopyService:
             status=JobStatus.QUEUED,
             created_at=now,
             updated_at=now,
-            due_at=now,
+            due_at=now + timedelta(seconds=request.start_in),
             deadline_at=now + self.settings.poll.deadline,
         )
         # The row first, then the claim: a claim always names a job that has a row.
@@ -191,7 +193,10 @@ class CopyService:
                 return TargetOutcome(target, up_to_date=True)
             job.authorized(authorization)
             await self.jobs.replace(job)
-        await self.requests.send(CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json())
+        await self.requests.send(
+            CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json(),
+            delay_seconds=request.start_in,
+        )
         log.info(
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )

@@ -29,6 +29,7 @@ from shared.docintel import (
 )
 from shared.jsondoc import JsonObject
 from shared.settings import Settings
+from shared.sync.pages import SyncPages
 from shared.sync.planner import PlanItem
 from shared.timefmt import utcnow
 
@@ -40,6 +41,9 @@ class CopyStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     UP_TO_DATE = "up-to-date"
+    #: Left for a later page of the same sync (`shared.sync.pages`).
+    SCHEDULED = "scheduled"
+    #: Left for the next run (the CLI's --max-jobs).
     DEFERRED = "deferred"
 
 
@@ -82,7 +86,10 @@ class CopyResult:
 
 
 class Executor(Protocol):
-    async def copy(self, item: PlanItem) -> CopyResult: ...
+    #: Where copies beyond the first page continue (None: they are deferred to the next run).
+    pages: SyncPages | None
+
+    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult: ...
 
 
 def _source_item(item: PlanItem) -> ItemInfo:
@@ -94,11 +101,12 @@ def _source_item(item: PlanItem) -> ItemInfo:
 class PipelineExecutor:
     """Copies through the app's pipeline; the copy finishes later, in the queue functions."""
 
-    def __init__(self, service: CopyService, source_alias: str) -> None:
+    def __init__(self, service: CopyService, source_alias: str, pages: SyncPages | None = None) -> None:
         self.service = service
         self.source_alias = source_alias
+        self.pages = pages
 
-    async def copy(self, item: PlanItem) -> CopyResult:
+    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
         source = _source_item(item)
         [outcome] = await self.service.submit(
             CopyRequest(
@@ -110,6 +118,7 @@ class PipelineExecutor:
                 origin=Origin.SYNC,
                 source_item=source,
                 authorize_now=False,
+                start_in=start_in,
             )
         )
         if outcome.job is not None:
@@ -140,8 +149,9 @@ class DirectExecutor:
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._sleep = sleep
+        self.pages: SyncPages | None = None
 
-    async def copy(self, item: PlanItem) -> CopyResult:
+    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
         source = _source_item(item)
         try:
             authorization = await self._authorize(item, source)

@@ -2,10 +2,12 @@
 
 List the source and every target concurrently (`shared.sync.inventory`), plan
 (`shared.sync.planner`), then, unless it is a dry run, delete stale copies and submit copies in
-dependency order through an `Executor`, at most `sync_max_jobs_per_run` per run and `concurrency` at a
-time, delete orphans when pruning is on, and publish ``docintel-dr.sync.completed`` (always) and
-``docintel-dr.drift.detected`` (when a target misses items, holds stale ones, cannot take some, or
-cannot be reached).
+dependency order through an `Executor`: the first `DR_SYNC_PAGE_SIZE` in this invocation, each
+job's first message at its slot of the source's rate, `concurrency` submits at a time; the rest
+continue in pages on the `sync-pages` queue (`shared.sync.pages`, `continue_sync`), or, for the
+CLI, are deferred to the next run. Then delete orphans when pruning is on, and publish
+``docintel-dr.sync.completed`` (always) and ``docintel-dr.drift.detected`` (when a target misses
+items, holds stale ones, cannot take some, or cannot be reached).
 
 A source that cannot be listed ends the run as ``failed`` with its event; a target that cannot be
 listed is reported unreachable and the others are synced. The next run heals whatever is missing.
@@ -31,6 +33,7 @@ from shared.sync.events import sync_events
 from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
 from shared.sync.filters import Filters
 from shared.sync.inventory import gather_inventory
+from shared.sync.pages import SyncPageMessage, pacing_slot
 from shared.sync.planner import Plan, PlanAction, PlanItem, plan
 from shared.timefmt import iso, utcnow
 
@@ -74,7 +77,7 @@ class SyncReport:
     deletions: list[Deletion] = field(default_factory=list)
 
     def job_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("started", "succeeded", "failed", "upToDate", "deferred"), 0)
+        counts = dict.fromkeys(("started", "succeeded", "failed", "upToDate", "scheduled", "deferred"), 0)
         for copy in self.copies:
             key = "upToDate" if copy.status is CopyStatus.UP_TO_DATE else copy.status.value
             counts[key] += 1
@@ -165,8 +168,10 @@ async def run_sync(
                 target_plan = report.plan.targets[inventory_of_target.alias]
                 await record_plan(status, target_plan, inventory_of_target, report.sync_id)
         if not dry_run:
-            execution = _Execution(clients, executor, records, settings.primary, concurrency, progress)
-            await execution.run(report, report.plan, max_jobs or settings.sync_max_jobs_per_run)
+            execution = Execution(clients, executor, records, settings.primary, concurrency, progress)
+            await execution.run(
+                report, report.plan, max_jobs or settings.sync_page_size, pacing_slot(settings)
+            )
     report.finished_at = clock()
     if status is not None:
         await _record_status(status, report)
@@ -200,7 +205,31 @@ async def _record_status(rows: StatusRows, report: SyncReport) -> None:
             )
 
 
-class _Execution:
+async def continue_sync(
+    settings: Settings,
+    clients: Mapping[str, DocIntelClient],
+    executor: Executor,
+    records: CopyRecords,
+    message: SyncPageMessage,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[CopyResult]:
+    """One later page of a sync (a `sync-pages` message): submit its copies at their slots, send the
+    next page's message, forget the page."""
+    pages = executor.pages
+    assert pages is not None, "only the pipeline continues a sync in pages"
+    page = await pages.read(message)
+    execution = Execution(clients, executor, records, settings.primary, concurrency, None)
+    results = await asyncio.gather(
+        *(execution.copy(item, index * pages.slot) for index, (_, item) in enumerate(page))
+    )
+    await pages.carry_on(message, page)
+    started = sum(1 for r in results if r.status is CopyStatus.STARTED)
+    log.info("sync %s: page from %d submitted %d copies", message.sync_id, message.start, started)
+    return list(results)
+
+
+class Execution:
     """Carrying out a plan: copies (after deleting what they replace), then orphan deletions, with
     at most `concurrency` service calls in flight."""
 
@@ -222,15 +251,19 @@ class _Execution:
         self.done = 0
         self.total = 0
 
-    async def run(self, report: SyncReport, the_plan: Plan, max_jobs: int) -> None:
+    async def run(self, report: SyncReport, the_plan: Plan, page_size: int, slot: float) -> None:
         work = the_plan.work()
-        now_work, later = work[:max_jobs], work[max_jobs:]
+        now_work, later = work[:page_size], work[page_size:]
         deletions = the_plan.deletions()
         self.total = len(now_work) + len(deletions)
-        report.copies.extend(await asyncio.gather(*(self._copy(item) for item in now_work)))
         report.copies.extend(
-            CopyResult(item, CopyStatus.DEFERRED, target_id=item.target_id) for item in later
+            await asyncio.gather(*(self.copy(item, index * slot) for index, item in enumerate(now_work)))
         )
+        pages = self.executor.pages
+        if later and pages is not None:
+            await pages.schedule(report.sync_id, later, start_in=len(now_work) * slot)
+        status = CopyStatus.SCHEDULED if pages is not None else CopyStatus.DEFERRED
+        report.copies.extend(CopyResult(item, status, target_id=item.target_id) for item in later)
         report.deletions.extend(await asyncio.gather(*(self._prune(item) for item in deletions)))
 
     def _tick(self, label: str) -> None:
@@ -258,14 +291,14 @@ class _Execution:
             log.debug("copy record not removed", exc_info=True)
         return None
 
-    async def _copy(self, item: PlanItem) -> CopyResult:
+    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
         async with self.semaphore:
             try:
                 if item.action is PlanAction.RECOPY and item.delete and item.target_id:
                     failure = await self._delete(item)
                     if failure is not None:
                         return CopyResult(item, CopyStatus.FAILED, target_id=item.target_id, error=failure)
-                return await self.executor.copy(item)
+                return await self.executor.copy(item, start_in)
             except DocIntelError as exc:
                 return CopyResult(item, CopyStatus.FAILED, error=ErrorInfo.of(exc))
             finally:

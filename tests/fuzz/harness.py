@@ -189,7 +189,7 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.emulators = emulators
         self.settings = stack_settings(
-            azurite, emulators, DR_WEBHOOK_SECRET=SECRET, DR_SYNC_MAX_JOBS_PER_RUN="50", **FAST_CLIENT
+            azurite, emulators, DR_WEBHOOK_SECRET=SECRET, DR_SYNC_PAGE_SIZE="50", **FAST_CLIENT
         )
         self.stack: PipelineStack = self.run(start_stack(self.settings))
         self.table = TableClient.from_connection_string(azurite.connection_string, self.settings.jobs_table)

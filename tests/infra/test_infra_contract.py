@@ -29,6 +29,7 @@ from infra_bicep import (
 from pydantic import SecretStr
 
 from shared import settings as app_settings
+from shared.names import SYNC_PAGES_QUEUE
 
 MAIN = INFRA / "main.bicep"
 APP = INFRA / "modules" / "app.bicep"
@@ -343,7 +344,7 @@ def test_queue_and_table_names_match_the_app(deployment: Deployment) -> None:
     assert resources["queues"]["type"] == "Microsoft.Storage/storageAccounts/queueServices/queues"
     queues = deployment.app_ev.eval(queue_loop)
     names = {q["name"] for q in queues}
-    base = {app_settings.COPY_REQUESTS_QUEUE, app_settings.COPY_POLLS_QUEUE}
+    base = {app_settings.COPY_REQUESTS_QUEUE, app_settings.COPY_POLLS_QUEUE, SYNC_PAGES_QUEUE}
     assert names == base | {q + app_settings.POISON_SUFFIX for q in base}
     tables = {
         deployment.app_ev.eval(r["config"]["name"])

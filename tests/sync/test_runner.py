@@ -3,7 +3,10 @@ between emulator processes, planned by the sync runner."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.copy.provenance import Provenance, read_provenance
@@ -51,7 +54,7 @@ async def sync(stack: PipelineStack, **options) -> SyncReport:
     return await run_sync(
         context.settings,
         context.clients,
-        PipelineExecutor(context.service, context.settings.primary),
+        PipelineExecutor(context.service, context.settings.primary, context.pages),
         context.service.records,
         events=stack.events,
         status=context.service.status,
@@ -270,14 +273,84 @@ async def test_pruning_off_reports_orphans_and_on_deletes_only_ours(azurite, fre
         await stack.aclose()
 
 
-async def test_the_per_run_budget_defers_the_rest_to_the_next_run(stack, fresh):
-    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(5)]})
+async def test_a_sync_larger_than_a_page_continues_in_pages_until_every_item_is_copied(azurite, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(7)]})
+    stack = await start_sync_stack(sync_settings(azurite, fresh, DR_SYNC_PAGE_SIZE="3"))
+    try:
+        report = await sync(stack)
 
-    first = await sync_to_end(stack, max_jobs=4)
-    assert first.job_counts()["started"] == 4 and first.job_counts()["deferred"] == 6
-    assert first.status == "partial"
-    second = await sync_to_end(stack)
-    assert second.job_counts()["started"] == 6 and second.status == "succeeded"
+        assert report.job_counts()["started"] == 3 and report.job_counts()["scheduled"] == 11
+        assert report.status == "succeeded"
+        everything = {f"m{i}" for i in range(7)}
+        await stack.pump(lambda: all(held(fresh[a])["models"] == everything for a in TARGETS), timeout=90)
+        await stack.pump(lambda: _all_jobs_ended(stack), timeout=60)
+        jobs = [j async for j in stack.service.jobs.iter_all()]
+        assert len(jobs) == 14 and {j.status.value for j in jobs} == {"succeeded"}
+        assert await _work_rows(stack, report.sync_id) == 0
+    finally:
+        await stack.aclose()
+
+
+async def test_a_page_delivered_twice_copies_nothing_twice(azurite, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(4)]})
+    stack = await start_sync_stack(sync_settings(azurite, fresh, DR_SYNC_PAGE_SIZE="2"))
+    try:
+        await sync(stack)
+        pages = stack.triggers["sync-pages"].client
+        received: list[Any] = []
+
+        async def first_page_visible() -> bool:
+            received.extend([m async for m in pages.receive_messages(visibility_timeout=1)])
+            return bool(received)
+
+        await eventually_async(first_page_visible)
+        await stack.context.pages_queue.send(received[0].content)  # the same page again
+
+        everything = {f"m{i}" for i in range(4)}
+        await stack.pump(lambda: all(held(fresh[a])["models"] == everything for a in TARGETS), timeout=90)
+        await stack.pump(lambda: _all_jobs_ended(stack), timeout=60)
+        for alias in TARGETS:
+            assert all(entry["commits"] == 1 for entry in fresh[alias].commits())
+    finally:
+        await stack.aclose()
+
+
+async def test_a_syncs_jobs_start_one_slot_of_the_sources_rate_apart(azurite, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(3)]})
+    slow = {"DR_RESOURCES__PRIMARY__MANAGEMENT_PER_SECOND": "4"}
+    stack = await start_sync_stack(sync_settings(azurite, fresh, **slow))
+    try:
+        report = await sync(stack)
+
+        jobs = [await stack.job(c.job_id) for c in report.copies if c.job_id]
+        offsets = sorted(round((j.due_at - j.created_at).total_seconds(), 3) for j in jobs if j.due_at)
+        assert offsets == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+    finally:
+        await stack.aclose()
+
+
+async def eventually_async(condition: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.2)
+
+
+async def _all_jobs_ended(stack: PipelineStack) -> bool:
+    jobs = [j async for j in stack.service.jobs.iter_all()]
+    return bool(jobs) and all(j.status.is_terminal and j.event_published for j in jobs)
+
+
+async def _work_rows(stack: PipelineStack, sync_id: str) -> int:
+    table = stack.context.tables[1]
+    return len(
+        [
+            e
+            async for e in table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": f"syncwork.{sync_id}"}
+            )
+        ]
+    )
 
 
 async def test_a_dry_run_plans_without_copying_or_publishing(stack, fresh):
