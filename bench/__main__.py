@@ -22,6 +22,8 @@ FIGURES = [
     "bench.emulator_throughput",
     "bench.copy_latency",
     "bench.fleet_sync",
+    "bench.fleet_scale",
+    "bench.status_scale",
     "bench.chaos",
     "bench.fuzz",
 ]
