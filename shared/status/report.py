@@ -26,7 +26,7 @@ from shared.status.rows import (
     SyncSummary,
     TargetCounts,
 )
-from shared.timefmt import iso, utcnow
+from shared.timefmt import as_utc_datetime, iso, utcnow
 
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 1000
@@ -123,8 +123,8 @@ def _target(summary: SyncSummary | None, counts: TargetCounts, now: datetime) ->
         "inSync": summary is not None and summary.reachable and exposed == 0,
         "counts": counts.counts,
         "exposureSeconds": _age(now, counts.exposed_since),
-        "oldestRecoveryPoint": iso(counts.oldest_copy),
-        "oldestRecoveryPointAgeSeconds": _age(now, counts.oldest_copy),
+        "oldestRecoveryPoint": iso(as_utc_datetime(counts.oldest_copy)),
+        "oldestRecoveryPointAgeSeconds": _age(now, as_utc_datetime(counts.oldest_copy)),
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -195,24 +195,33 @@ class SyncSummary:
 
 @dataclass
 class TargetCounts:
-    """The states of a target's rows, the longest exposure and the oldest recovery point."""
+    """The states of a target's rows, the longest exposure and the oldest recovery point. Counted
+    from each row's raw properties as it streams by: a target holds thousands of rows, none is
+    parsed whole."""
 
-    counts: dict[str, int]
-    exposed_since: datetime | None = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((s.value for s in ItemState), 0))
+    #: ISO 8601 in UTC with a Z, as the rows hold it: text order is time order.
+    earliest_exposure: str = ""
     oldest_copy: datetime | None = None
 
-    @classmethod
-    def empty(cls) -> TargetCounts:
-        return cls(dict.fromkeys((s.value for s in ItemState), 0))
+    def add(self, entity: Mapping[str, Any]) -> None:
+        state = entity.get("state") or ItemState.MISSING.value
+        self.counts[state] = self.counts.get(state, 0) + 1
+        if state in _EXPOSED:
+            since = entity.get("exposedSince") or ""
+            if since and (not self.earliest_exposure or since < self.earliest_exposure):
+                self.earliest_exposure = since
+        elif state == ItemState.PRESENT.value:
+            copied = entity.get("lastCopiedAt")
+            if isinstance(copied, datetime) and (self.oldest_copy is None or copied < self.oldest_copy):
+                self.oldest_copy = copied
 
-    def add(self, item: ItemStatus) -> None:
-        self.counts[item.state.value] += 1
-        if item.state.exposed and item.exposed_since is not None:
-            if self.exposed_since is None or item.exposed_since < self.exposed_since:
-                self.exposed_since = item.exposed_since
-        if item.state is ItemState.PRESENT and item.last_copied_at is not None:
-            if self.oldest_copy is None or item.last_copied_at < self.oldest_copy:
-                self.oldest_copy = item.last_copied_at
+    @property
+    def exposed_since(self) -> datetime | None:
+        return as_utc_datetime(self.earliest_exposure or None)
+
+
+_EXPOSED = frozenset(s.value for s in ItemState if s.exposed)
 
 
 class InvalidContinuation(ValueError):
@@ -223,7 +232,7 @@ class StatusRows:
     """Reads and writes the status rows (the state table's client is passed in; its owner closes it)."""
 
     #: What counting a target reads of each row.
-    _COUNT_FIELDS = ("PartitionKey", "kind", "sourceId", "state", "exposedSince", "lastCopiedAt")
+    _COUNT_FIELDS = ("state", "exposedSince", "lastCopiedAt")
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -320,11 +329,11 @@ class StatusRows:
 
     async def count(self, target: str) -> TargetCounts:
         """Read the target's rows (a few properties of each) and count them by state."""
-        counts = TargetCounts.empty()
+        counts = TargetCounts()
         async for entity in self._table.query_entities(
             "PartitionKey eq @pk", parameters={"pk": partition(target)}, select=list(self._COUNT_FIELDS)
         ):
-            counts.add(ItemStatus.from_entity(entity))
+            counts.add(entity)
         return counts
 
     async def page(
