@@ -328,7 +328,9 @@ class Driver:
             r = await self.call("GET", "/status")
             if r.status_code == 200:
                 body = r.json()
-                reached = body["source"]["reachable"] and all(t["reachable"] for t in body["targets"].values())
+                reached = body["source"]["reachable"] and all(
+                    t["reachable"] for t in body["targets"].values()
+                )
                 if reached or not listed:
                     items, token = body["items"], body["continuationToken"]
                     while token:
