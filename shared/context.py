@@ -119,7 +119,10 @@ async def build_context(settings: Settings, credential: AsyncTokenCredential | N
     from shared.status.rows import StatusRows
     from shared.storage import QueueSender, ensure_table, queue_client, table_client
     from shared.sync.pages import SyncPages, pacing_slot
+    from shared.telemetry import configure
 
+    # Once per process, here rather than at import: the host indexes the app without loading it.
+    configure(settings)
     if credential is None and needs_credential(settings):
         credential = build_credential(settings)
     jobs_table = table_client(settings, settings.jobs_table, credential)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -190,6 +190,19 @@ class Settings(BaseSettings):
 
     webhook_secret: SecretStr | None = None
 
+    # Where traces and metrics go (shared.telemetry): `azure-monitor` (Application Insights, Entra ID
+    # with the managed identity), `console`, `otlp` (the standard OTEL_EXPORTER_OTLP_* variables), `none`;
+    # `auto` is azure-monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set, else none.
+    telemetry: Literal["auto", "azure-monitor", "console", "otlp", "none"] = "auto"
+    # Read by the Functions host too; the app hands it to the Azure Monitor distro.
+    applicationinsights_connection_string: str | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
+    # The Functions Python worker's own switch: when on, the worker makes the host's invocation span
+    # current and claims the worker's log records (the host stops relaying them), so the app exports
+    # them itself. Off by default: see README, Telemetry.
+    worker_opentelemetry: bool = Field(default=False, validation_alias="PYTHON_ENABLE_OPENTELEMETRY")
+
     sync_schedule: str = DEFAULT_SYNC_SCHEDULE
     #: Copies a sync submits per invocation; the rest continue in pages of this size (sync-pages).
     sync_page_size: int = Field(default=500, ge=1, le=5_000)
@@ -249,6 +262,11 @@ class Settings(BaseSettings):
             )
         if self.poll.min_delay_seconds > self.poll.max_delay_seconds:
             problems.append("DR_POLL__MIN_DELAY_SECONDS must not exceed DR_POLL__MAX_DELAY_SECONDS")
+        if self.telemetry == "azure-monitor" and not self.applicationinsights_connection_string:
+            problems.append(
+                "DR_TELEMETRY=azure-monitor needs APPLICATIONINSIGHTS_CONNECTION_STRING (the Application "
+                "Insights resource's connection string)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -265,6 +283,13 @@ class Settings(BaseSettings):
     @property
     def authorization_margin(self) -> timedelta:
         return timedelta(minutes=self.authorization_margin_minutes)
+
+    @property
+    def telemetry_exporter(self) -> str:
+        """DR_TELEMETRY with `auto` resolved: azure-monitor, console, otlp or none."""
+        if self.telemetry != "auto":
+            return self.telemetry
+        return "azure-monitor" if self.applicationinsights_connection_string else "none"
 
     @classmethod
     def settings_customise_sources(
@@ -293,7 +318,7 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     if not loc:
         return "settings"
     head = str(loc[0])
-    if head.startswith(("AzureWebJobsStorage", "AZURE_")):
+    if head.startswith(("AzureWebJobsStorage", "AZURE_", "APPLICATIONINSIGHTS_", "PYTHON_")):
         return head
     return PREFIX + "__".join(str(part).upper() for part in loc)
 

@@ -248,7 +248,13 @@ var appSettings = concat([
     name: 'AzureWebJobsStorage__clientId'
     value: identityClientId
   }
-  // Application Insights with Entra ID authentication.
+  // Application Insights with Entra ID authentication: the host (host.json telemetryMode
+  // OpenTelemetry) reads both; the app passes the connection string and the identity to the Azure
+  // Monitor distro itself (DR_TELEMETRY). PYTHON_ENABLE_OPENTELEMETRY and
+  // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY are left unset on purpose: the Python <= 3.12 worker
+  // fails every async invocation when the first is set alone (it never builds its trace-context
+  // propagator, azure-functions-python-worker#1881), and with the second it configures the distro
+  // at its own start, a second time. README, Telemetry.
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: appInsights.properties.ConnectionString
@@ -256,6 +262,10 @@ var appSettings = concat([
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+  {
+    name: 'DR_TELEMETRY'
+    value: 'azure-monitor'
   }
   // The identity DefaultAzureCredential picks (Document Intelligence, Event Grid).
   {

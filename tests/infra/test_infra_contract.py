@@ -52,8 +52,8 @@ HOST_ONLY_SETTINGS = {
     "AzureWebJobsStorage__blobServiceUri",
     # Identity-based host connection: use a managed identity (with __clientId, the user-assigned one).
     "AzureWebJobsStorage__credential",
-    # Application Insights (host + worker telemetry), Entra ID auth with the identity.
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    # Application Insights: the host's Entra ID auth with the identity (the app passes the identity
+    # to the Azure Monitor distro itself).
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
 # Optional settings of the app that infra is expected to set (the required ones are checked too).
@@ -65,6 +65,9 @@ EXPECTED_OPTIONAL = {
     "DR_EVENTGRID_TOPIC_ENDPOINT",
     "DR_SYNC_SCHEDULE",
     "DR_RPO_TARGET_HOURS",
+    # Telemetry to Application Insights (read by the host too).
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "DR_TELEMETRY",
 }
 EXPECTED_OPTIONAL_PER_ALIAS = {"API_VERSION", "RESOURCE_ID", "REGION"}
 # Flex Consumption rejects these as app settings (runtime lives in functionAppConfig).
@@ -295,6 +298,7 @@ def test_settings_object_loads_what_infra_writes(deployment: Deployment) -> None
     assert loaded.storage_client_id == CLIENT_ID == loaded.managed_identity_client_id
     assert loaded.eventgrid_topic_endpoint == TOPIC_ENDPOINT
     assert loaded.eventgrid_topic_key is None
+    assert loaded.telemetry_exporter == "azure-monitor" and loaded.applicationinsights_connection_string
     assert all(r.key is None for r in loaded.resources.values())  # managed identity
     assert deployment.settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert deployment.settings["AzureWebJobsStorage__clientId"] == CLIENT_ID
