@@ -37,10 +37,21 @@ DATA_SCHEMA_VERSION = "1.0"
 AppEvent = CloudEvent[JsonObject]
 
 
-def app_event(event_type: str, event_id: str, subject: str, time: datetime, data: JsonObject) -> AppEvent:
+def app_event(
+    event_type: str,
+    event_id: str,
+    subject: str,
+    time: datetime,
+    data: JsonObject,
+    *,
+    traceparent: str | None = None,
+) -> AppEvent:
     """Every event this app emits: CloudEvents 1.0 from ``/docintel-dr`` with JSON data that names its
     schema version. The id is derived from what the event is about, so that a re-published event
-    carries the same id and subscribers can drop the duplicate."""
+    carries the same id and subscribers can drop the duplicate.
+
+    `traceparent` (W3C trace context) becomes the CloudEvents Distributed Tracing extension of that
+    name: a subscriber continues the trace the event ends (for a copy, the job's)."""
     return CloudEvent(
         source=EVENT_SOURCE,
         type=event_type,
@@ -49,6 +60,7 @@ def app_event(event_type: str, event_id: str, subject: str, time: datetime, data
         time=time,
         datacontenttype="application/json",
         data={"schemaVersion": DATA_SCHEMA_VERSION, **data},
+        extensions={"traceparent": traceparent} if traceparent else None,
     )
 
 
@@ -62,6 +74,7 @@ def structured(event: AppEvent) -> JsonObject:
         "subject": event.subject,
         "time": iso(event.time),
         "datacontenttype": event.datacontenttype,
+        **(event.extensions or {}),
         "data": event.data,
     }
 

@@ -99,9 +99,13 @@ async def handle(req: func.HttpRequest, handler: HttpHandler) -> func.HttpRespon
     The context is built inside, so that storage being unreachable while a fresh instance starts is
     a 503 like any other storage failure."""
     from shared.context import get_context
+    from shared.telemetry import incoming
 
     try:
-        return await handler(req, await get_context())
+        context = await get_context()
+        # The caller's trace, from its traceparent header, is the parent of what this request starts.
+        with incoming(req.headers):
+            return await handler(req, context)
     except ProblemError as exc:
         return problem(exc.status, exc.code, exc.detail, **exc.extensions)
     except AzureError as exc:

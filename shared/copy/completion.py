@@ -14,8 +14,9 @@ def copy_event_id(job_id: str) -> str:
     return f"copy-{job_id}"
 
 
-def copy_completed_event(job: Job, endpoints: dict[str, str]) -> AppEvent:
-    """The event that tells subscribers a copy job ended."""
+def copy_completed_event(job: Job, endpoints: dict[str, str], traceparent: str | None = None) -> AppEvent:
+    """The event that tells subscribers a copy job ended. `traceparent`, the span that publishes it (in
+    the job's trace), becomes the event's CloudEvents `traceparent` extension."""
     succeeded = job.status is JobStatus.SUCCEEDED
     seconds = (job.finished_at - job.created_at).total_seconds() if job.finished_at else None
     data: JsonObject = {
@@ -52,4 +53,5 @@ def copy_completed_event(job: Job, endpoints: dict[str, str]) -> AppEvent:
         f"/{job.kind.value}s/{job.source_id}/targets/{job.target_alias}",
         job.finished_at or job.updated_at,
         data,
+        traceparent=traceparent,
     )

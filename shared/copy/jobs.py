@@ -116,6 +116,9 @@ class Job(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     event_published: bool = False
+    # The W3C traceparent of the job's first span: every step of the job, a watchdog resume
+    # included, continues this trace (shared.telemetry). None for jobs made with telemetry off.
+    traceparent: str | None = None
     etag: str | None = Field(default=None, exclude=True)
 
     @property

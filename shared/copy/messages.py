@@ -1,7 +1,9 @@
 """Queue messages of the copy pipeline.
 
 Messages are small JSON documents with a schema version; the job row holds the state, a message only
-says which job to look at and which generation of it the sender saw. The Functions host decodes
+says which job to look at and which generation of it the sender saw, and the W3C `traceparent` of
+the span that sent it, so that the job's trace goes on across the hop (`shared.telemetry`). Messages
+sent before it was added carry none and parse as before. The Functions host decodes
 base64 by default, so what the app sends itself is base64 encoded (see `shared.storage.QueueSender`).
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.jsondoc import NotJson, parse_json
+from shared.telemetry import TRACEPARENT_PATTERN, is_traceparent
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 48 * 1024  # 64 KiB after base64
@@ -35,9 +38,17 @@ class _Message(BaseModel):
     v: Literal[1] = 1
     job_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
     generation: int = Field(ge=0)
+    traceparent: str | None = Field(default=None, max_length=55, pattern=TRACEPARENT_PATTERN)
+
+    @field_validator("traceparent")
+    @classmethod
+    def _traceparent(cls, value: str | None) -> str | None:
+        if value is not None and not is_traceparent(value):
+            raise ValueError("not a W3C traceparent (all-zero trace or span id)")
+        return value
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        return self.model_dump_json(exclude_none=True)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from opentelemetry.trace import SpanKind
+
+from shared import telemetry as tel
 from shared.copy import pipeline as p
 from shared.copy import watchdog
 from shared.copy.authorizations import PendingAuthorizations, content_fingerprint
@@ -175,16 +179,23 @@ class CopyService:
             due_at=now + timedelta(seconds=request.start_in),
             deadline_at=now + self.settings.poll.deadline,
         )
+        # The job's trace starts here, under whatever asked for the copy; its row keeps the span.
+        with tel.span(tel.SPAN_SUBMIT, _job_attributes(job), kind=SpanKind.PRODUCER):
+            job.traceparent = tel.current_traceparent()
+            return await self._create(request, spec, job)
+
+    async def _create(self, request: CopyRequest, spec: CopySpec, job: Job) -> TargetOutcome:
+        target = job.target_alias
         # The row first, then the claim: a claim always names a job that has a row.
         await self.jobs.create(job)
-        running = await self._claim(job, spec.content, now)
+        running = await self._claim(job, spec.content, job.created_at)
         if running is not None:
             await self.jobs.delete(job)
             log.info("job %s is already making this copy to %s", running.job_id, target)
             return TargetOutcome(target, job=running)
         if request.authorize_now:
             try:
-                authorization = await self._authorize(spec, target, target_id, job.job_id)
+                authorization = await self._authorize(spec, target, job.target_id, job.job_id)
             except DocIntelError as exc:
                 await self._withdraw(job)
                 return TargetOutcome(target, error=exc)
@@ -193,10 +204,7 @@ class CopyService:
                 return TargetOutcome(target, up_to_date=True)
             job.authorized(authorization)
             await self.jobs.replace(job)
-        await self.requests.send(
-            CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json(),
-            delay_seconds=request.start_in,
-        )
+        await self.requests.send(self._request_message(job), delay_seconds=request.start_in)
         log.info(
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
@@ -297,10 +305,11 @@ class CopyService:
             await self._record_malformed(body, str(exc))
             return
         job = await self.jobs.get(message.job_id)
-        action = p.on_copy_request(
-            job, message.generation, message_id, self.clock(), self.settings.authorization_margin
-        )
-        await self._run(job, action, message_id)
+        with self._hop(tel.SPAN_REQUEST, job, message.traceparent, self.requests.name, message_id):
+            action = p.on_copy_request(
+                job, message.generation, message_id, self.clock(), self.settings.authorization_margin
+            )
+            await self._run(job, action, message_id)
 
     async def handle_poll(self, body: str | bytes, message_id: str | None) -> None:
         try:
@@ -309,8 +318,9 @@ class CopyService:
             await self._record_malformed(body, str(exc))
             return
         job = await self.jobs.get(message.job_id)
-        action = p.on_poll(job, message.generation, message_id, self.clock())
-        await self._run(job, action, message_id)
+        with self._hop(tel.SPAN_POLL, job, message.traceparent, self.polls.name, message_id):
+            action = p.on_poll(job, message.generation, message_id, self.clock())
+            await self._run(job, action, message_id)
 
     async def handle_poison(self, queue: str, body: str | bytes) -> None:
         """A message exhausted its retries: the job fails with the reason, and its event goes out."""
@@ -319,20 +329,21 @@ class CopyService:
         if job is None:
             log.error("poison message on %s names no known job; dropped", queue)
             return
-        if job.status.is_terminal:
-            await self._run(job, p.Drop("finished") if job.event_published else p.PublishEvent(), None)
-            return
-        reason = job.error_message or "the step kept failing"
-        await self._run(
-            job,
-            p.Finish(
-                JobStatus.FAILED,
-                "RetriesExhausted",
-                f"Processing of the job's '{queue.removesuffix('-poison')}' message failed "
-                f"repeatedly and was given up: {reason}",
-            ),
-            None,
-        )
+        with self._hop(tel.SPAN_POISON, job, None, queue, None):
+            if job.status.is_terminal:
+                await self._run(job, p.Drop("finished") if job.event_published else p.PublishEvent(), None)
+                return
+            reason = job.error_message or "the step kept failing"
+            await self._run(
+                job,
+                p.Finish(
+                    JobStatus.FAILED,
+                    "RetriesExhausted",
+                    f"Processing of the job's '{queue.removesuffix('-poison')}' message failed "
+                    f"repeatedly and was given up: {reason}",
+                ),
+                None,
+            )
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job that is not terminal; its poll chain stops at the next message."""
@@ -341,7 +352,10 @@ class CopyService:
             if job is None or job.status.is_terminal:
                 return job
             try:
-                await self._run(job, p.Finish(JobStatus.CANCELED, "Canceled", "The job was canceled."), None)
+                with self._hop(tel.SPAN_CANCEL, job, None, None, None):
+                    await self._run(
+                        job, p.Finish(JobStatus.CANCELED, "Canceled", "The job was canceled."), None
+                    )
             except JobConflict:
                 continue
             return await self.jobs.get(job_id)
@@ -382,12 +396,13 @@ class CopyService:
         )
         job.resumes += 1
         try:
-            if job.status.is_terminal:
-                await self.jobs.replace(job)  # the resume counts even if the topic is still down
-                await self._run(job, p.PublishEvent(), None)
-            else:
-                await self._advance(job, None, now)
-                await self._send_next(job, delay=0)
+            with self._hop(tel.SPAN_RESUME, job, None, None, None):
+                if job.status.is_terminal:
+                    await self.jobs.replace(job)  # the resume counts even if the topic is still down
+                    await self._run(job, p.PublishEvent(), None)
+                else:
+                    await self._advance(job, None, now)
+                    await self._send_next(job, delay=0)
         except JobConflict:
             return False  # it moved after all
         return True
@@ -398,7 +413,29 @@ class CopyService:
         if job is None or job.status.is_terminal:
             log.error("malformed message dropped: %s", reason)
             return
-        await self._run(job, p.Finish(JobStatus.FAILED, "MalformedMessage", reason), None)
+        with self._hop(tel.SPAN_REQUEST, job, None, None, None):
+            await self._run(job, p.Finish(JobStatus.FAILED, "MalformedMessage", reason), None)
+
+    @contextmanager
+    def _hop(
+        self, name: str, job: Job | None, traceparent: str | None, queue: str | None, message_id: str | None
+    ) -> Iterator[None]:
+        """One step of a job, in the job's trace: continued from the message's traceparent, else from
+        the job row's. A job from before traces were kept starts its trace here, and its row keeps it
+        from the next write on."""
+        attributes: dict[str, str | int] = _job_attributes(job) if job is not None else {}
+        if queue is not None:
+            attributes[tel.QUEUE] = queue
+        if message_id is not None:
+            attributes[tel.MESSAGE_ID] = message_id
+        continues = traceparent or (job.traceparent if job is not None else None)
+        kind = SpanKind.CONSUMER if queue is not None else SpanKind.INTERNAL
+        with tel.span(name, attributes, continues=continues, kind=kind) as span:
+            if job is not None and job.traceparent is None:
+                job.traceparent = tel.current_traceparent()
+            yield
+            if job is not None:
+                span.set_attribute(tel.JOB_STATUS, job.status.value)
 
     # --- carrying out actions ----------------------------------------------------------------
 
@@ -473,6 +510,14 @@ class CopyService:
         job.error_message = finish.error_message
         job.finished_at = now
         await self._advance(job, message_id, now)
+        tel.record_job_end(
+            source=job.source_alias,
+            target=job.target_alias,
+            kind=job.kind.value,
+            outcome=job.status.value,
+            error_code=job.error_code,
+            seconds=(now - job.created_at).total_seconds(),
+        )
         await self.claims.release(job.copy_key, job.job_id)
         code, message = finish.error_code, finish.error_message
         log.info("job %s %s%s", job.job_id, job.status.value, f": {code}: {message}" if code else "")
@@ -501,16 +546,21 @@ class CopyService:
     async def _send_next(self, job: Job, *, delay: float) -> None:
         """The job's next message: a copy request until the copy has started, then a poll."""
         if job.status in (JobStatus.QUEUED, JobStatus.AUTHORIZED):
-            await self.requests.send(
-                CopyRequestMessage(job_id=job.job_id, generation=job.generation).to_json(),
-                delay_seconds=delay,
-            )
+            await self.requests.send(self._request_message(job), delay_seconds=delay)
         else:
-            await self.polls.send(
-                PollMessage(job_id=job.job_id, generation=job.generation, attempt=job.polls).to_json(),
-                delay_seconds=delay,
-                precise=True,
+            message = PollMessage(
+                job_id=job.job_id,
+                generation=job.generation,
+                attempt=job.polls,
+                traceparent=tel.current_traceparent(),
             )
+            await self.polls.send(message.to_json(), delay_seconds=delay, precise=True)
+
+    @staticmethod
+    def _request_message(job: Job) -> str:
+        return CopyRequestMessage(
+            job_id=job.job_id, generation=job.generation, traceparent=tel.current_traceparent()
+        ).to_json()
 
     async def _start_copy(self, job: Job, message_id: str | None, now: datetime) -> p.Action | None:
         pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
@@ -585,6 +635,7 @@ class CopyService:
 
     async def _read_operation(self, job: Job, now: datetime) -> p.Action:
         assert job.operation_url is not None
+        tel.record_status_read(source=job.source_alias, target=job.target_alias, kind=job.kind.value)
         try:
             operation = await self.clients[job.source_alias].get_operation(job.operation_url)
         except ItemNotFound:
@@ -618,8 +669,10 @@ class CopyService:
         return p.on_target(job, item, verify, now)
 
     async def _publish(self, job: Job) -> None:
-        event = copy_completed_event(job, self.endpoints)
-        await self.events.publish([event])
+        with tel.span(tel.SPAN_PUBLISH, _job_attributes(job), kind=SpanKind.PRODUCER) as span:
+            event = copy_completed_event(job, self.endpoints, traceparent=tel.current_traceparent())
+            span.set_attributes({tel.EVENT_ID: event.id, tel.EVENT_TYPE: event.type})
+            await self.events.publish([event])
         job.event_published = True
         try:
             await self.jobs.replace(job)
@@ -627,3 +680,16 @@ class CopyService:
             pass  # published anyway; a duplicate publish carries the same event id
         await self.jobs.finished(job.job_id)
         log.info("job %s: event %s published", job.job_id, event.type)
+
+
+def _job_attributes(job: Job) -> dict[str, str | int]:
+    """What a span says of its job: ids, aliases, kind, generation; never a token or URL."""
+    return {
+        tel.JOB_ID: job.job_id,
+        tel.JOB_KIND: job.kind.value,
+        tel.JOB_SOURCE: job.source_alias,
+        tel.JOB_TARGET: job.target_alias,
+        tel.JOB_ITEM: job.source_id,
+        tel.JOB_ORIGIN: job.origin.value,
+        tel.JOB_GENERATION: job.generation,
+    }
