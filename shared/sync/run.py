@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared import telemetry as tel
 from shared.copy.records import CopyRecords
 from shared.docintel import DocIntelClient, DocIntelError, ItemNotFound
 from shared.events import EventPublisher
@@ -123,6 +124,7 @@ def new_sync_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
+@tel.traced(tel.SPAN_SYNC)
 async def run_sync(
     settings: Settings,
     clients: Mapping[str, DocIntelClient],
@@ -163,6 +165,7 @@ async def run_sync(
             filters=Filters.from_settings(settings),
             prune=settings.sync_prune if prune is None else prune,
         )
+        tel.record_plan(report.plan, clock())
         if status is not None:
             for inventory_of_target in inventory.targets:
                 target_plan = report.plan.targets[inventory_of_target.alias]
@@ -173,6 +176,7 @@ async def run_sync(
                 report, report.plan, max_jobs or settings.sync_page_size, pacing_slot(settings)
             )
     report.finished_at = clock()
+    tel.record_sync_run(report)
     if status is not None:
         await _record_status(status, report)
     log.info(
