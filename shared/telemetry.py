@@ -5,10 +5,11 @@ query the metric names in `customMetrics`: renaming one breaks them.
 
 Metrics (meter ``docintel_dr``):
 
-* ``docintel_dr.copy.duration`` (histogram, s): a job's life, created to finished; by ``source``,
+* ``docintel_dr.copy.duration`` (histogram, s): from copyTo (accepted by the source) to the job's end,
+  the target item verified; a job that never got to copyTo counts from its creation. By ``source``,
   ``target``, ``kind``, ``outcome`` (succeeded / failed / canceled). Recorded when a job ends.
-* ``docintel_dr.copy.jobs`` (counter): jobs ended, by ``outcome`` and ``reason`` (the error class,
-  such as ``RetriesExhausted`` or a service code; ``none`` for a success).
+* ``docintel_dr.copy.jobs`` (counter): jobs ended, by ``outcome`` and ``reason_class`` (the error
+  class, such as ``RetriesExhausted`` or a service code; ``none`` for a success).
 * ``docintel_dr.poll.reads`` (counter): status reads of copy operations, by ``source``, ``target``,
   ``kind``.
 * ``docintel_dr.items`` (gauge): what a sync's plan found at each target, by ``target`` and ``state``
@@ -26,7 +27,8 @@ invocation); its W3C ``traceparent`` is kept on the job row, and every queue mes
 the job row for a message without one; a job the watchdog resumes (``docintel_dr.copy.resume``) or
 that is canceled (``docintel_dr.copy.cancel``) continues from the row. Such a span links to the
 invocation it ran in. ``docintel_dr.copy.publish`` sends the completion event, whose CloudEvents
-``traceparent`` extension names it. A sync run is ``docintel_dr.sync.run``.
+``traceparent`` extension names it. A sync run is ``docintel_dr.sync.run``; a batch of jobs the
+watchdog resumes, ``docintel_dr.copy.watchdog`` (the resumes link to it).
 
 No key, token or message text goes into an attribute: ids, aliases, kinds, statuses and error
 codes only.
@@ -83,7 +85,7 @@ SOURCE = "source"
 TARGET = "target"
 KIND = "kind"
 OUTCOME = "outcome"
-REASON = "reason"
+REASON = "reason_class"
 STATE = "state"
 TRIGGER = "trigger"
 SOURCE_LISTED = "source_listed"
@@ -102,6 +104,7 @@ SPAN_POLL = "docintel_dr.copy.poll"
 SPAN_POISON = "docintel_dr.copy.poison"
 SPAN_RESUME = "docintel_dr.copy.resume"
 SPAN_CANCEL = "docintel_dr.copy.cancel"
+SPAN_WATCHDOG = "docintel_dr.copy.watchdog"
 SPAN_PUBLISH = "docintel_dr.copy.publish"
 SPAN_SYNC = "docintel_dr.sync.run"
 
@@ -117,6 +120,7 @@ JOB_ORIGIN = "docintel_dr.job.origin"
 SYNC_ID = "docintel_dr.sync.id"
 SYNC_TRIGGER = "docintel_dr.sync.trigger"
 SYNC_OUTCOME = "docintel_dr.sync.outcome"
+RESUMED = "docintel_dr.watchdog.resumed"
 EVENT_ID = "docintel_dr.event.id"
 EVENT_TYPE = "docintel_dr.event.type"
 MESSAGE_ID = "messaging.message.id"
@@ -241,7 +245,7 @@ def _instruments() -> _Instruments:
     meter = metrics.get_meter(INSTRUMENTATION_NAME)
     return _Instruments(
         copy_duration=meter.create_histogram(
-            COPY_DURATION, unit="s", description="How long a copy job took, from creation to its end"
+            COPY_DURATION, unit="s", description="How long a copy took, from copyTo to the job's end"
         ),
         copy_jobs=meter.create_counter(COPY_JOBS, description="Copy jobs ended, by outcome and reason"),
         poll_reads=meter.create_counter(POLL_READS, description="Status reads of copy operations"),

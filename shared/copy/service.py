@@ -384,7 +384,11 @@ class CopyService:
 
     async def _resume_all(self, jobs: list[Job], now: datetime) -> list[str]:
         """Resume a batch at once: jobs stranded by one dead instance come in dozens."""
-        done = await asyncio.gather(*(self._resume(job, now) for job in jobs))
+        if not jobs:
+            return []
+        # The batch's own span: each resume, in its job's trace, links to it.
+        with tel.span(tel.SPAN_WATCHDOG, {tel.RESUMED: len(jobs)}):
+            done = await asyncio.gather(*(self._resume(job, now) for job in jobs))
         return [job.job_id for job, ok in zip(jobs, done, strict=True) if ok]
 
     async def _resume(self, job: Job, now: datetime) -> bool:
@@ -516,7 +520,7 @@ class CopyService:
             kind=job.kind.value,
             outcome=job.status.value,
             error_code=job.error_code,
-            seconds=(now - job.created_at).total_seconds(),
+            seconds=(now - (job.started_at or job.created_at)).total_seconds(),
         )
         await self.claims.release(job.copy_key, job.job_id)
         code, message = finish.error_code, finish.error_message

@@ -134,19 +134,20 @@ async def test_a_resumed_job_and_a_message_without_traceparent_stay_in_the_jobs_
 
     # The request message is lost; the watchdog (its own invocation, its own trace) resumes the job.
     await requests.clear_messages()
-    with tel.tracer().start_as_current_span("watchdog") as watchdog:
-        assert await stack.service.resume_stalled(grace=timedelta(0)) == [job_id]
+    assert await stack.service.resume_stalled(grace=timedelta(0)) == [job_id]
     # Its message is lost too, and an old-style message without a traceparent stands in for it.
     await requests.clear_messages()
     job = await stack.job(job_id)
     await stack.service.requests.send(CopyRequestMessage(job_id=job_id, generation=job.generation).to_json())
     [job] = await stack.run_to_end([job_id])
 
-    mine = by_job(otel.spans())[job_id]
+    spans = otel.spans()
+    mine = by_job(spans)[job_id]
     assert {hex_trace(s) for s in mine} == {job_trace}
     assert trace_id(job.traceparent) == job_trace
     [resume] = [s for s in mine if s.name == tel.SPAN_RESUME]
-    assert [link.context.span_id for link in resume.links] == [watchdog.get_span_context().span_id]
-    assert format_trace_id(watchdog.get_span_context().trace_id) != job_trace
+    [watchdog] = [s for s in spans if s.name == tel.SPAN_WATCHDOG]
+    assert watchdog.context is not None and hex_trace(watchdog) != job_trace
+    assert [link.context.span_id for link in resume.links] == [watchdog.context.span_id]
     [event] = stack.events.events
     assert trace_id(event["traceparent"]) == job_trace
