@@ -248,13 +248,9 @@ var appSettings = concat([
     name: 'AzureWebJobsStorage__clientId'
     value: identityClientId
   }
-  // Application Insights with Entra ID authentication: the host (host.json telemetryMode
-  // OpenTelemetry) reads both; the app passes the connection string and the identity to the Azure
-  // Monitor distro itself (DR_TELEMETRY). PYTHON_ENABLE_OPENTELEMETRY and
-  // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY are left unset on purpose: the Python <= 3.12 worker
-  // fails every async invocation when the first is set alone (it never builds its trace-context
-  // propagator, azure-functions-python-worker#1881), and with the second it configures the distro
-  // at its own start, a second time. README, Telemetry.
+  // Application Insights with Entra ID authentication, for the host and for the app, which hands
+  // the connection string and the identity to the Azure Monitor distro itself, see DR_TELEMETRY.
+  // PYTHON_ENABLE_OPENTELEMETRY stays unset on purpose: the README section Telemetry says why.
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: appInsights.properties.ConnectionString
