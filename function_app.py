@@ -109,3 +109,11 @@ async def sync(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def status(req: func.HttpRequest) -> func.HttpResponse:
     return await entry.status(req)
+
+
+# --- the DR dashboard: one HTML page over GET /api/status and /api/copies ---------------------------
+
+
+@app.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    return await entry.dashboard(req)

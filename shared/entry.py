@@ -116,3 +116,12 @@ async def status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api import problems, sync
 
     return await problems.handle(req, sync.status_route)
+
+
+# --- the DR dashboard (shared/api/dashboard.py) -------------------------------------------------------
+
+
+async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api import dashboard, problems
+
+    return await problems.handle(req, dashboard.dashboard_page)
