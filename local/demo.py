@@ -98,6 +98,7 @@ def demo(events_file: Path) -> bool:
     print("starting the local stack (Azurite, 3 emulators, the function app) ...")
     with run_local_stack(options) as stack:
         print(f"  up in {time.monotonic() - started:.1f} s: {stack.api_url}")
+        print(f"  dashboard (while the demo runs): {stack.api_url}/dashboard?code={stack.function_key}")
         for alias, emulator in stack.emulators.items():
             print(f"  {alias:<12} {emulator.region:<15} {emulator.endpoint}")
         client = httpx.Client(

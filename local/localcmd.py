@@ -93,6 +93,7 @@ def banner(host: object, services: Services, options: StackOptions) -> str:
         "docintel-dr local stack is up (Ctrl-C stops everything)",
         "",
         f"  function app     {api}    function key: {key}",
+        f"  dashboard        {api}/dashboard?code={key}",
         f"  event topic      {host.topic_endpoint}  -> {host.sink.path}",
         f"  Event Grid hook  {host.base_url}/runtime/webhooks/EventGrid?functionName=<name>"
         f"&code={host.eventgrid_key}",

@@ -8,3 +8,4 @@ def test_the_demo_copies_every_sample_item_to_every_target_and_exits_0(capsys):
     out = capsys.readouterr().out
     assert "demo OK" in out
     assert out.count("succeeded") >= 8  # 4 sample items x 2 targets
+    assert "/api/dashboard?code=" in out

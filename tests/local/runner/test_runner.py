@@ -410,6 +410,9 @@ def test_docintel_dr_local_starts_and_stops_everything(tmp_path):
         assert len(secrets) == 4 and not any(s in banner for s in secrets)
         r = httpx.get(f"{api}/copies", headers={"x-functions-key": "cli-key-1"}, timeout=10)
         assert r.status_code == 200
+        assert f"{api}/dashboard?code=cli-key-1" in banner.split()
+        page = httpx.get(f"{api}/dashboard", params={"code": "cli-key-1"}, timeout=10)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         children = _children(process.pid)
         assert len(children) >= 4  # Azurite and three emulators
         process.send_signal(signal.SIGTERM)
