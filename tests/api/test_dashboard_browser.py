@@ -145,6 +145,16 @@ def wait_shown(
     return state
 
 
+def fits_the_window(browser: WebDriver) -> bool:
+    """No horizontal scrolling: the page, the matrix's last column among them, fits the window."""
+    fits: bool = browser.execute_script(
+        "const head = document.querySelectorAll('#matrix-head > div');"
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+        " && head[head.length - 1].getBoundingClientRect().right <= window.innerWidth;"
+    )
+    return fits
+
+
 def shown_ids(browser: WebDriver) -> list[str]:
     ids: list[str] = browser.execute_script(
         "return Array.from(document.querySelectorAll('#matrix-body .mrow[data-id]'), row => row.dataset.id);"
@@ -236,6 +246,7 @@ def test_the_dashboard_shows_the_matrix_filters_it_and_refreshes_in_place(browse
 
         open_dashboard(browser, stack)
         wait_for(browser, 60, "the matrix", lambda s: s["complete"] and s["total"] == 5)
+        assert fits_the_window(browser)
 
         for _, item_id in SAMPLE_ITEMS:
             for target in targets:
@@ -391,6 +402,7 @@ def test_5500_items_at_3_targets_render_within_the_budget_and_stay_text(browser,
         )
         seconds = time.monotonic() - started
         assert loaded["rows"] == ITEMS
+        assert fits_the_window(browser)
         screenshot(browser, "dashboard-5500.png")
         cells = browser.execute_script("return document.querySelectorAll('#matrix-body .cell').length;")
         assert cells == ITEMS * len(TARGETS)
