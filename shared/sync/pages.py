@@ -3,10 +3,10 @@ rate limit, in the durable style of the rest of the app.
 
 A sync submits its first `DR_SYNC_PAGE_SIZE` copies itself. The rest of its work (in dependency
 order) is written to the state table, ``syncwork.{sync id}`` / ``{sequence}``, and one message on
-``sync-pages`` names where the next page starts. Each page message submits its page through the
-pipeline, sends the message of the next page, then deletes its rows; a page delivered twice submits
-nothing twice (a copy already under way is answered with the job making it, `shared.copy.claims`),
-and a page whose message is lost mid-way comes back with its lease and is submitted again.
+``sync-pages`` names the first page (sequence numbers `start` to `end`, of `total`). A page deletes
+each copy's row as it submits it, so a page handled again (a retry after a failure midway, a
+duplicate delivery) submits only what was not submitted yet; then it sends the next page's message
+once (a marker row records it). After the last page the sync's rows are gone.
 
 Pacing across instances needs no shared state: each job's first message is released at its own
 slot, one per 1/`managementPerSecond` of the source (the source takes every copyTo), and a page's
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.docintel import ItemInfo, ItemKind
 from shared.settings import Settings
@@ -38,7 +38,8 @@ SYNC_ID_PATTERN = r"^[0-9A-Za-z-]{1,64}$"
 
 
 class SyncPageMessage(BaseModel):
-    """On `sync-pages`: submit the copies of sync `sync_id` from sequence number `start` on."""
+    """On `sync-pages`: submit the copies of sync `sync_id` numbered `start` to `end` (excluded),
+    of `total`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +47,14 @@ class SyncPageMessage(BaseModel):
     type: Literal["sync-page"] = "sync-page"
     sync_id: str = Field(pattern=SYNC_ID_PATTERN)
     start: int = Field(ge=0)
+    end: int = Field(ge=1)
+    total: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> SyncPageMessage:
+        if not self.start < self.end <= self.total:
+            raise ValueError("a page needs start < end <= total")
+        return self
 
 
 def pacing_slot(settings: Settings) -> float:
@@ -99,6 +108,11 @@ class SyncPages:
         self.page_size = page_size
         self.slot = slot
 
+    def page_from(self, sync_id: str, start: int, total: int) -> SyncPageMessage:
+        return SyncPageMessage(
+            sync_id=sync_id, start=start, end=min(start + self.page_size, total), total=total
+        )
+
     async def schedule(self, sync_id: str, items: Sequence[PlanItem], *, start_in: float) -> None:
         """Write `items` as the sync's remaining work; its first page is due in `start_in` seconds."""
         for offset in range(0, len(items), BATCH):
@@ -106,37 +120,72 @@ class SyncPages:
             await self._table.submit_transaction(
                 [("upsert", _row(sync_id, offset + i, item)) for i, item in enumerate(chunk)]
             )
-        await self._send(SyncPageMessage(sync_id=sync_id, start=0), start_in)
+        await self._send(self.page_from(sync_id, 0, len(items)), start_in)
         log.info("sync %s: %d copies continue in pages of %d", sync_id, len(items), self.page_size)
 
     async def read(self, message: SyncPageMessage) -> list[tuple[int, PlanItem]]:
-        """The page that starts at `message.start` (fewer than a page at the end; none when done)."""
-        query = "PartitionKey eq @pk and RowKey ge @start"
-        parameters = {"pk": _partition(message.sync_id), "start": f"{message.start:09d}"}
-        page: list[tuple[int, PlanItem]] = []
-        async for entity in self._table.query_entities(
-            query, parameters=parameters, results_per_page=self.page_size
-        ):
-            page.append((int(entity["RowKey"]), _item(entity)))
-            if len(page) == self.page_size:
-                break
-        return page
+        """What is left of the page: its copies not submitted yet (none once it is done)."""
+        query = "PartitionKey eq @pk and RowKey ge @start and RowKey lt @end"
+        parameters = {
+            "pk": _partition(message.sync_id),
+            "start": f"{message.start:09d}",
+            "end": f"{message.end:09d}",
+        }
+        return [
+            (int(e["RowKey"]), _item(e))
+            async for e in self._table.query_entities(query, parameters=parameters)
+        ]
 
-    async def carry_on(self, message: SyncPageMessage, page: Sequence[tuple[int, PlanItem]]) -> None:
-        """After a page is submitted: the next page's message (due when this page's last slot is),
-        then this page's rows go. A crash in between re-submits at most this page, which claims make
-        harmless."""
-        if len(page) == self.page_size:
-            nxt = SyncPageMessage(sync_id=message.sync_id, start=page[-1][0] + 1)
-            await self._send(nxt, len(page) * self.slot)
-        for offset in range(0, len(page), BATCH):
-            chunk = page[offset : offset + BATCH]
-            await self._table.submit_transaction(
-                [
-                    ("delete", {"PartitionKey": _partition(message.sync_id), "RowKey": f"{seq:09d}"})
-                    for seq, _ in chunk
-                ]
-            )
+    async def submitted(self, message: SyncPageMessage, sequence: int) -> None:
+        """One copy of the page is submitted: its row goes, so that a page handled again (a retry, a
+        duplicate delivery) submits only what this one did not."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.delete_entity(_partition(message.sync_id), f"{sequence:09d}")
+        except ResourceNotFoundError:
+            pass
+
+    async def carry_on(self, message: SyncPageMessage) -> None:
+        """After the page: the next page's message, due when this page's last slot is, sent once (a
+        marker row says it went; sent before the marker is written, so a crash between the two sends
+        it twice, which only costs the second delivery a read). After the last page, the sync's
+        markers go."""
+        from azure.core.exceptions import ResourceExistsError
+
+        partition = _partition(message.sync_id)
+        if message.end >= message.total:
+            async for entity in self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition}
+            ):
+                await self._delete(partition, entity["RowKey"])
+            return
+        marker = f"next-{message.end:09d}"
+        if await self._exists(partition, marker):
+            return
+        nxt = self.page_from(message.sync_id, message.end, message.total)
+        await self._send(nxt, (message.end - message.start) * self.slot)
+        try:
+            await self._table.create_entity({"PartitionKey": partition, "RowKey": marker})
+        except ResourceExistsError:
+            pass
+
+    async def _delete(self, partition: str, row_key: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.delete_entity(partition, row_key)
+        except ResourceNotFoundError:
+            pass
+
+    async def _exists(self, partition: str, row_key: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await self._table.get_entity(partition, row_key)
+        except ResourceNotFoundError:
+            return False
+        return True
 
     async def _send(self, message: SyncPageMessage, delay: float) -> None:
         await self._queue.send(message.model_dump_json(), delay_seconds=delay)

@@ -224,13 +224,25 @@ async def continue_sync(
     assert pages is not None, "only the pipeline continues a sync in pages"
     page = await pages.read(message)
     execution = Execution(clients, executor, records, settings.primary, concurrency, None)
-    results = await asyncio.gather(
-        *(execution.copy(item, index * pages.slot) for index, (_, item) in enumerate(page))
+
+    async def submit(index: int, sequence: int, item: PlanItem) -> CopyResult:
+        result = await execution.copy(item, index * pages.slot)
+        await pages.submitted(message, sequence)
+        return result
+
+    outcomes = await asyncio.gather(
+        *(submit(index, sequence, item) for index, (sequence, item) in enumerate(page)),
+        return_exceptions=True,
     )
-    await pages.carry_on(message, page)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        # The rows of what was submitted are gone: the retry of this message submits only the rest.
+        raise failures[0]
+    await pages.carry_on(message)
+    results = [o for o in outcomes if isinstance(o, CopyResult)]
     started = sum(1 for r in results if r.status is CopyStatus.STARTED)
-    log.info("sync %s: page from %d submitted %d copies", message.sync_id, message.start, started)
-    return list(results)
+    log.info("sync %s: page %d-%d submitted %d copies", message.sync_id, message.start, message.end, started)
+    return results
 
 
 class Execution:

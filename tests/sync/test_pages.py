@@ -1,0 +1,58 @@
+"""A sync's later pages (`shared.sync.pages`): a page handled again submits only what the first
+handling did not, and the next page's message goes once."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.sync.executors import CopyResult, PipelineExecutor
+from shared.sync.planner import PlanItem
+from shared.sync.run import continue_sync
+from tests.stack import PipelineStack, start_sync_stack, sync_settings
+from tests.sync.test_runner import sync
+
+
+class FailsOnce(PipelineExecutor):
+    """The pipeline, except that the first submit of one item fails as storage would."""
+
+    def __init__(self, stack: PipelineStack, doomed: tuple[str, str]) -> None:
+        super().__init__(stack.service, "primary", stack.context.pages)
+        self.doomed: tuple[str, str] | None = doomed
+        self.submitted: list[tuple[str, str]] = []
+
+    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
+        key = (item.source_id, item.target_alias)
+        if key == self.doomed:
+            self.doomed = None
+            raise ConnectionError("storage went away")
+        self.submitted.append(key)
+        return await super().copy(item, start_in)
+
+
+@pytest.fixture
+async def paged(azurite, fresh):
+    stack = await start_sync_stack(sync_settings(azurite, fresh, DR_SYNC_PAGE_SIZE="4"))
+    yield stack
+    await stack.aclose()
+
+
+async def test_a_page_that_failed_midway_submits_only_the_rest_when_it_comes_back(paged, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(6)]})
+    report = await sync(paged)  # 12 copies: 4 now, then pages [0, 4) and [4, 8) of the other 8
+    assert report.job_counts()["scheduled"] == 8
+    context = paged.context
+    message = context.pages.page_from(report.sync_id, 0, 8)
+    executor = FailsOnce(paged, doomed=("m3", "westus2"))
+
+    with pytest.raises(ConnectionError):
+        await continue_sync(context.settings, context.clients, executor, context.service.records, message)
+    submitted_first = list(executor.submitted)
+    await continue_sync(context.settings, context.clients, executor, context.service.records, message)
+    await continue_sync(context.settings, context.clients, executor, context.service.records, message)
+
+    assert len(submitted_first) == 3
+    # The retry submits only what failed; the duplicate after it, nothing.
+    assert executor.submitted[3:] == [("m3", "westus2")]
+    assert executor.doomed is None
+    # On the queue: the first page's message (never taken here) and the next page's, sent once.
+    assert await paged.queue_depth("sync-pages") == 2
