@@ -138,7 +138,13 @@ def measure(items: int = ITEMS, hosts: int = HOSTS) -> dict[str, Any]:
         rss = max(_peak_rss_mb(pid) for pid in pids)
         finished = [j["finished_at"] for j in jobs if j.get("finished_at")]
         last = max(datetime.fromisoformat(str(f).replace("Z", "+00:00")) for f in finished)
-        throttled = sum(1 for e in emulators.values() for r in e.requests() if r["status"] == 429)
+        throttled_where: dict[str, int] = {}
+        for alias, emulator in emulators.items():
+            for r in emulator.requests():
+                if r["status"] == 429:
+                    where = f"{alias} {r['method']} {r['path'].rsplit('/', 1)[-1].split(':')[-1][:20]}"
+                    throttled_where[where] = throttled_where.get(where, 0) + 1
+        throttled = sum(throttled_where.values())
         authorizations = sum(
             1
             for alias in TARGETS
@@ -146,6 +152,8 @@ def measure(items: int = ITEMS, hosts: int = HOSTS) -> dict[str, Any]:
             if r["method"] == "POST" and "authorizeCopy" in r["path"] and r["status"] < 300
         )
         body = reply.json()
+        copied_twice = sum(1 for alias in TARGETS for e in emulators[alias].commits() if e["commits"] > 1)
+        host_errors = fleet.log_text().count("Traceback")
     wall = last.astimezone(UTC).timestamp() - started
     return {
         "items": items,
@@ -156,11 +164,14 @@ def measure(items: int = ITEMS, hosts: int = HOSTS) -> dict[str, Any]:
         "wall": wall,
         "bound": bound_seconds(items),
         "throttled": throttled,
+        "throttled_where": throttled_where,
         "renewed": max(0, authorizations - len(jobs))
         + sum(int(j.get("reauthorizations") or 0) for j in jobs),
         "cpu_ms_per_job": 1000 * cpu / max(len(jobs), 1),
         "peak_rss_mb": rss,
         "first_page": body["jobs"]["started"],
+        "copied_twice": copied_twice,
+        "host_errors": host_errors,
         "scheduled": body["jobs"].get("scheduled", 0),
     }
 
@@ -192,13 +203,27 @@ def run() -> list[dict[str, Any]]:
             "target": "<= 1.15",
             "how": how,
         },
-        {"name": "fleet_scale.throttled", "value": m["throttled"], "unit": "429s", "target": "0", "how": how},
+        {
+            "name": "fleet_scale.throttled",
+            "value": m["throttled"],
+            "unit": "429s",
+            "target": "0",
+            "how": f"429 answers in the emulators' request logs: {m['throttled_where'] or 'none'}",
+        },
         {
             "name": "fleet_scale.authorizations_renewed",
             "value": m["renewed"],
             "unit": "authorizations",
             "target": "0",
             "how": "authorizeCopy calls beyond one per job, plus the jobs' reauthorizations",
+        },
+        {
+            "name": "fleet_scale.extra_jobs",
+            "value": m["jobs"] - m["items"] * m["targets"],
+            "unit": "jobs",
+            "target": "0",
+            "how": f"job rows beyond one per copy; items copied twice at a target: {m['copied_twice']}; "
+            f"tracebacks in the host logs: {m['host_errors']}",
         },
         {
             "name": "fleet_scale.app_cpu_ms_per_job",

@@ -97,6 +97,10 @@ class TargetOutcome:
     error: DocIntelError | None = None
 
 
+#: The most a queued job's first step waits for its slot (a slot is at most a second before its message).
+SLOT_WAIT_SECONDS = 1.5
+
+
 class CopyService:
     def __init__(
         self,
@@ -595,6 +599,13 @@ class CopyService:
         return None
 
     async def _authorize_queued(self, job: Job, message_id: str | None, now: datetime) -> p.Action:
+        # A sync gives each job a slot of the source's rate (`shared.sync.pages`); its message comes
+        # at the whole second on or after it (queue delays are whole seconds). Waiting out the rest
+        # here spreads the copies of that second at the rate, across instances, instead of in a burst.
+        early = (job.due_at - now).total_seconds() if job.due_at else 0.0
+        if 0 < early <= SLOT_WAIT_SECONDS:
+            await asyncio.sleep(early)
+            now = self.clock()
         try:
             authorization = await self._authorize(
                 CopySpec.of(job), job.target_alias, job.target_id, job.job_id

@@ -146,7 +146,7 @@ class SyncPages:
         except ResourceNotFoundError:
             pass
 
-    async def carry_on(self, message: SyncPageMessage) -> None:
+    async def carry_on(self, message: SyncPageMessage, *, elapsed: float = 0.0) -> None:
         """After the page: the next page's message, due when this page's last slot is, sent once (a
         marker row says it went; sent before the marker is written, so a crash between the two sends
         it twice, which only costs the second delivery a read). After the last page, the sync's
@@ -164,7 +164,8 @@ class SyncPages:
         if await self._exists(partition, marker):
             return
         nxt = self.page_from(message.sync_id, message.end, message.total)
-        await self._send(nxt, (message.end - message.start) * self.slot)
+        # Due when this page's last slot is: its slots count from when the page began, `elapsed` ago.
+        await self._send(nxt, (message.end - message.start) * self.slot - elapsed)
         try:
             await self._table.create_entity({"PartitionKey": partition, "RowKey": marker})
         except ResourceExistsError:

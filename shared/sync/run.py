@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -222,11 +223,12 @@ async def continue_sync(
     next page's message, forget the page."""
     pages = executor.pages
     assert pages is not None, "only the pipeline continues a sync in pages"
+    began = time.monotonic()
     page = await pages.read(message)
     execution = Execution(clients, executor, records, settings.primary, concurrency, None)
 
     async def submit(index: int, sequence: int, item: PlanItem) -> CopyResult:
-        result = await execution.copy(item, index * pages.slot)
+        result = await execution.copy(item, due=began + index * pages.slot)
         await pages.submitted(message, sequence)
         return result
 
@@ -238,7 +240,7 @@ async def continue_sync(
     if failures:
         # The rows of what was submitted are gone: the retry of this message submits only the rest.
         raise failures[0]
-    await pages.carry_on(message)
+    await pages.carry_on(message, elapsed=time.monotonic() - began)
     results = [o for o in outcomes if isinstance(o, CopyResult)]
     started = sum(1 for r in results if r.status is CopyStatus.STARTED)
     log.info("sync %s: page %d-%d submitted %d copies", message.sync_id, message.start, message.end, started)
@@ -268,16 +270,21 @@ class Execution:
         self.total = 0
 
     async def run(self, report: SyncReport, the_plan: Plan, page_size: int, slot: float) -> None:
+        began = time.monotonic()
         work = the_plan.work()
         now_work, later = work[:page_size], work[page_size:]
         deletions = the_plan.deletions()
         self.total = len(now_work) + len(deletions)
         report.copies.extend(
-            await asyncio.gather(*(self.copy(item, index * slot) for index, item in enumerate(now_work)))
+            await asyncio.gather(
+                *(self.copy(item, due=began + index * slot) for index, item in enumerate(now_work))
+            )
         )
         pages = self.executor.pages
         if later and pages is not None:
-            await pages.schedule(report.sync_id, later, start_in=len(now_work) * slot)
+            # The first later page is due when this one's last slot is (slots count from `began`).
+            start_in = len(now_work) * slot - (time.monotonic() - began)
+            await pages.schedule(report.sync_id, later, start_in=start_in)
         status = CopyStatus.SCHEDULED if pages is not None else CopyStatus.DEFERRED
         report.copies.extend(CopyResult(item, status, target_id=item.target_id) for item in later)
         report.deletions.extend(await asyncio.gather(*(self._prune(item) for item in deletions)))
@@ -307,14 +314,16 @@ class Execution:
             log.debug("copy record not removed", exc_info=True)
         return None
 
-    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
+    async def copy(self, item: PlanItem, *, due: float | None = None) -> CopyResult:
+        """Copy one item; its job's first step is due at `due` (`time.monotonic()`), its slot counted
+        from when the page began, however long the submits before it took."""
         async with self.semaphore:
             try:
                 if item.action is PlanAction.RECOPY and item.delete and item.target_id:
                     failure = await self._delete(item)
                     if failure is not None:
                         return CopyResult(item, CopyStatus.FAILED, target_id=item.target_id, error=failure)
-                return await self.executor.copy(item, start_in)
+                return await self.executor.copy(item, max(0.0, due - time.monotonic()) if due else 0.0)
             except DocIntelError as exc:
                 return CopyResult(item, CopyStatus.FAILED, error=ErrorInfo.of(exc))
             finally:
