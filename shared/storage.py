@@ -78,12 +78,15 @@ class QueueSender:
     def name(self) -> str:
         return str(self._client.queue_name)
 
-    async def send(self, content: str, *, delay_seconds: float = 0, precise: bool = False) -> None:
+    async def send(
+        self, content: str, *, delay_seconds: float = 0, precise: bool = False, early: bool = False
+    ) -> None:
         """Send `content`, visible after `delay_seconds`.
 
         Queue visibility delays are whole seconds. By default the delay is rounded up (a message
         never comes early). With `precise`, a fraction of a second is waited out here before sending,
         so the message becomes visible at the moment asked for (the poller aims at a copy's end).
+        With `early`, it is rounded down: the receiver waits out the rest itself (a sync's slots).
         """
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -91,6 +94,8 @@ class QueueSender:
         whole = math.floor(delay_seconds)
         if precise and delay_seconds - whole > 0.02:
             await asyncio.sleep(delay_seconds - whole)
+            visibility = whole
+        elif early:
             visibility = whole
         else:
             visibility = math.ceil(delay_seconds - 1e-6)

@@ -97,7 +97,7 @@ class TargetOutcome:
     error: DocIntelError | None = None
 
 
-#: The most a queued job's first step waits for its slot (a slot is at most a second before its message).
+#: The most a queued job's first step waits for its slot (its message comes at most a second early).
 SLOT_WAIT_SECONDS = 1.5
 
 
@@ -208,7 +208,8 @@ class CopyService:
                 return TargetOutcome(target, up_to_date=True)
             job.authorized(authorization)
             await self.jobs.replace(job)
-        await self.requests.send(self._request_message(job), delay_seconds=request.start_in)
+        # Up to a second before its slot (queue delays are whole seconds): the first step waits it out.
+        await self.requests.send(self._request_message(job), delay_seconds=request.start_in, early=True)
         log.info(
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
@@ -600,8 +601,8 @@ class CopyService:
 
     async def _authorize_queued(self, job: Job, message_id: str | None, now: datetime) -> p.Action:
         # A sync gives each job a slot of the source's rate (`shared.sync.pages`); its message comes
-        # at the whole second on or after it (queue delays are whole seconds). Waiting out the rest
-        # here spreads the copies of that second at the rate, across instances, instead of in a burst.
+        # at the whole second before it (queue delays are whole seconds). Waiting out the rest here
+        # spreads the copies of that second at the rate, across instances, instead of in a burst.
         early = (job.due_at - now).total_seconds() if job.due_at else 0.0
         if 0 < early <= SLOT_WAIT_SECONDS:
             await asyncio.sleep(early)

@@ -352,6 +352,7 @@ class DocIntelClient:
                     attempt,
                     (self._clock() - sent_at) * 1000,
                 )
+                _tell(limiter, response.status_code)
                 if 200 <= response.status_code < 300:
                     return reply
                 if response.status_code == 401 and not refreshed_auth and self._auth.invalidate():
@@ -432,3 +433,13 @@ def _json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def _tell(limiter: AsyncRateLimiter | None, status: int) -> None:
+    """The limiter learns from each answer whether the budget it paces is shared (429) or not."""
+    if limiter is None:
+        return
+    if status == 429:
+        limiter.throttled()
+    elif 200 <= status < 300:
+        limiter.succeeded()

@@ -11,7 +11,10 @@ caller reserves the next free slot synchronously (no await between reading and u
 schedule, so no lock is needed and it is safe across event loops) and then sleeps until its
 slot. Limiters are shared by every ``DocIntelClient`` of the same endpoint in this process
 (module-level registry), so several clients fanning out to one resource share one budget.
-Several processes (Functions scale-out) each have their own budget; the retry on 429 covers that.
+Several processes (Functions scale-out) each have their own budget, so each limiter also takes the
+service's word for the shared one: a 429 cuts its rate by 30 %, and every success gives back a
+sliver of it (additive increase, multiplicative decrease, as TCP shares a link). Instances that together ask
+too much settle at their share within seconds, and a lone instance runs at the configured rate.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ class RateLimits(BaseModel):
         }[limit_class]
 
 
+#: After a 429 the rate is multiplied by this; every success adds back this fraction of the
+#: configured rate (from 70 %, back in 60 successes: seconds at S0).
+THROTTLED_FACTOR = 0.7
+RECOVERY_PER_SUCCESS = 0.005
+
+
 class AsyncRateLimiter:
     """Paces callers to ``rate`` per second with bursts of up to ``burst``."""
 
@@ -62,6 +71,7 @@ class AsyncRateLimiter:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.configured = rate
         self.burst = burst
         self._interval = 1.0 / rate
         self._clock = clock
@@ -78,6 +88,19 @@ class AsyncRateLimiter:
         wait = wait if wait > 1e-9 else 0.0  # float noise is not a wait
         self._tat = tat + self._interval
         return wait
+
+    def throttled(self) -> None:
+        """The service answered 429: others share this budget. Slow down (not below 1/16 of the rate)."""
+        self._set_rate(max(self.configured / 16, self.rate * THROTTLED_FACTOR))
+
+    def succeeded(self) -> None:
+        """A call went through: take back a sliver of the configured rate."""
+        if self.rate < self.configured:
+            self._set_rate(min(self.configured, self.rate + self.configured * RECOVERY_PER_SUCCESS))
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = rate
+        self._interval = 1.0 / rate
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the time waited."""

@@ -67,3 +67,27 @@ def test_defaults_are_the_s0_limits() -> None:
     assert limits.rate_for(LimitClass.LIST) == 10
     assert limits.rate_for(LimitClass.STATUS) == 50
     assert RateLimits(management_per_second=None).rate_for(LimitClass.MANAGEMENT) is None
+
+
+def test_a_429_slows_the_rate_and_successes_win_it_back(clock: FakeClock) -> None:
+    """Several instances each pace to the whole budget; the service's 429 tells them it is shared."""
+    limiter = AsyncRateLimiter(10, clock=clock, sleep=clock.sleep)
+
+    limiter.throttled()
+    assert limiter.rate == pytest.approx(7)
+    limiter.reserve()
+    assert limiter.reserve() == pytest.approx(1 / 7)  # one call per 1/7 s now
+
+    for _ in range(20):
+        limiter.succeeded()
+    assert 7 < limiter.rate < 10
+    for _ in range(1000):
+        limiter.succeeded()
+    assert limiter.rate == 10  # never above what is configured
+
+
+def test_throttling_never_stops_the_calls(clock: FakeClock) -> None:
+    limiter = AsyncRateLimiter(16, clock=clock, sleep=clock.sleep)
+    for _ in range(20):
+        limiter.throttled()
+    assert limiter.rate == pytest.approx(1)
