@@ -33,6 +33,7 @@ import httpx
 from local.azurite import run_azurite
 from local.emulator.process import run_emulator_process
 from local.stack import SOURCE_ALIAS, SOURCE_REGION, Services, StackOptions, app_settings
+from shared.copy.jobs import ALL_JOBS_FILTER
 
 ITEMS = 1500
 TARGETS = ("westus2", "northeurope", "eastus")
@@ -67,7 +68,7 @@ def _jobs(connection: str) -> list[dict[str, Any]]:
     with TableClient.from_connection_string(connection, "copyjobs") as table:
         return list(
             table.query_entities(
-                "PartitionKey eq 'job'",
+                ALL_JOBS_FILTER,
                 select=["status", "finished_at", "reauthorizations", "event_published"],
             )
         )

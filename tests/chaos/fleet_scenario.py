@@ -35,7 +35,7 @@ import httpx
 
 from local.emulator.process import run_emulator_process
 from local.stack import SOURCE_ALIAS, SOURCE_REGION, Services, app_settings
-from shared.copy.jobs import Job
+from shared.copy.jobs import ALL_JOBS_FILTER, Job
 from shared.copy.watchdog import GRACE, WATCHDOG_PERIOD
 from tests.chaos import scenario as single
 from tests.chaos.hosts import HostFleet, RestartableAzurite, run_fleet
@@ -182,13 +182,13 @@ def _jobs(values: dict[str, str], query: str) -> list[Job]:
 
 
 def _unfinished_jobs(values: dict[str, str]) -> list[Job]:
-    return _jobs(values, "event_published eq false")
+    return _jobs(values, f"{ALL_JOBS_FILTER} and event_published eq false")
 
 
 async def _adopt_unacknowledged_jobs(d: FleetDriver, stack: FleetStack) -> None:
     """Jobs the driver never heard of: a kill cut the reply to the POST that created them (the retry
     then found the copy under way). They count like every other job: terminal, one event, copied."""
-    every = await asyncio.to_thread(_jobs, stack.values, "PartitionKey eq 'job'")
+    every = await asyncio.to_thread(_jobs, stack.values, ALL_JOBS_FILTER)
     unknown = [j.job_id for j in every if j.job_id not in d.report.job_origin]
     for job_id in unknown:
         d.report.job_origin[job_id] = "reply-lost"

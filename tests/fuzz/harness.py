@@ -25,7 +25,7 @@ from hypothesis import settings as hypothesis_settings
 
 from local.azurite import Azurite
 from local.emulator.process import EmulatorHandle, run_emulator_process
-from shared.copy.jobs import PARTITION, JobStatus
+from shared.copy.jobs import ALL_JOBS_FILTER, JobStatus, partition_of
 from shared.copy.messages import CopyRequestMessage
 from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind, ItemNotFound
@@ -247,7 +247,7 @@ class Harness:
 
     async def snapshot(self) -> Snapshot:
         rows: Snapshot = {}
-        async for entity in self.table.query_entities(f"PartitionKey eq '{PARTITION}'"):
+        async for entity in self.table.query_entities(ALL_JOBS_FILTER):
             rows[entity["RowKey"]] = (str(entity.metadata["etag"]), dict(entity))
         return rows
 
@@ -265,13 +265,13 @@ class Harness:
         changed = False
         for row_key in now.keys() - set(self.job_ids):
             await self._copy(row_key, now[row_key][1])
-            await self.table.delete_entity(PARTITION, row_key)
+            await self.table.delete_entity(partition_of(row_key), row_key)
             changed = True
         for i, job_id in enumerate(self.live):
             row = now.get(job_id)
             if row is None or JobStatus(row[1]["status"]).is_terminal:
                 if row is not None:
-                    await self.table.delete_entity(PARTITION, job_id)
+                    await self.table.delete_entity(partition_of(job_id), job_id)
                 self.live[i] = await self._new_live_job()
                 changed = True
         return await self.snapshot() if changed else now
