@@ -298,6 +298,10 @@ class StatusRows:
                 "exposedSince": "",
                 "lastCopiedAt": finished,
                 "sourceCreated": job.tags.get(SOURCE_CREATED_TAG, ""),
+                # The last error is the last one since the last copy: a copy clears it.
+                "lastErrorCode": "",
+                "lastErrorMessage": "",
+                "lastErrorJobId": "",
             }
         elif job.status is JobStatus.FAILED:
             entity |= {

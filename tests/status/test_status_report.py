@@ -116,6 +116,12 @@ async def test_a_failed_copy_is_the_items_last_error(stack, fresh):
     assert item["state"] == "missing" and item["lastError"]["code"]
     assert item["lastError"]["jobId"] in {c.job_id for c in report.copies}
 
+    fresh["primary"].configure(copyFailureRate=0.0)
+    await sync_to_end(stack)
+    _, items = await every_page(target="northeurope")
+    [item] = items
+    assert item["state"] == "present" and item["lastError"] is None  # a copy clears the last error
+
 
 async def test_an_item_gone_from_both_sides_leaves_the_status(stack, fresh):
     fresh["primary"].seed({"models": [{"modelId": "stays"}, {"modelId": "goes"}]})
