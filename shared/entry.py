@@ -68,11 +68,11 @@ async def watchdog() -> None:
 
 
 async def retention() -> None:
-    from shared.copy.retention import delete_old_jobs
+    from shared.copy.retention import retire
     from shared.timefmt import utcnow
 
     ctx = await _context()
-    await delete_old_jobs(ctx.service.jobs, utcnow(), ctx.settings.job_retention_days)
+    await retire(ctx.service.jobs, ctx.pages, utcnow(), ctx.settings.job_retention_days)
 
 
 # --- "a model was trained" (shared/api/webhooks.py) -------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from shared.copy.jobs import Job, JobStore
@@ -20,6 +20,20 @@ log = logging.getLogger("docintel_dr.retention")
 
 #: Rows per delete request: the Table service's limit for one entity group transaction.
 BATCH = 100
+
+
+class LeftOvers(Protocol):
+    """What else is kept by time and may go with the jobs (a sync's unfinished pages)."""
+
+    async def forget_before(self, moment: datetime) -> int: ...
+
+
+async def retire(jobs: JobStore, leftovers: LeftOvers, now: datetime, retention_days: int) -> None:
+    """The daily retention: old finished jobs, and what syncs of that age left behind."""
+    await delete_old_jobs(jobs, now, retention_days)
+    gone = await leftovers.forget_before(now - timedelta(days=retention_days))
+    if gone:
+        log.info("retention: %d row(s) of unfinished sync pages deleted", gone)
 
 
 def expired(job: Job) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -139,12 +140,20 @@ class SyncPages:
     async def submitted(self, message: SyncPageMessage, sequence: int) -> None:
         """One copy of the page is submitted: its row goes, so that a page handled again (a retry, a
         duplicate delivery) submits only what this one did not."""
-        from azure.core.exceptions import ResourceNotFoundError
+        await self._delete(_partition(message.sync_id), f"{sequence:09d}")
 
-        try:
-            await self._table.delete_entity(_partition(message.sync_id), f"{sequence:09d}")
-        except ResourceNotFoundError:
-            pass
+    async def forget_before(self, moment: datetime) -> int:
+        """Delete what syncs started before `moment` left behind (a page that ended in the poison
+        queue): one key range, since sync ids begin with their start time. How many rows."""
+        query = "PartitionKey ge @low and PartitionKey lt @high"
+        parameters = {"low": _partition(""), "high": _partition(f"{moment.astimezone(UTC):%Y%m%dT%H%M%S}")}
+        gone = 0
+        async for entity in self._table.query_entities(
+            query, parameters=parameters, select=["PartitionKey", "RowKey"]
+        ):
+            await self._delete(entity["PartitionKey"], entity["RowKey"])
+            gone += 1
+        return gone
 
     async def carry_on(self, message: SyncPageMessage, *, elapsed: float = 0.0) -> None:
         """After the page: the next page's message, due when this page's last slot is, sent once (a

@@ -3,11 +3,13 @@ handling did not, and the next page's message goes once."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from shared.sync.executors import CopyResult, PipelineExecutor
 from shared.sync.planner import PlanItem
-from shared.sync.run import continue_sync
+from shared.sync.run import continue_sync, new_sync_id
 from tests.stack import PipelineStack, start_sync_stack, sync_settings
 from tests.sync.test_runner import sync
 
@@ -56,3 +58,18 @@ async def test_a_page_that_failed_midway_submits_only_the_rest_when_it_comes_bac
     assert executor.doomed is None
     # On the queue: the first page's message (never taken here) and the next page's, sent once.
     assert await paged.queue_depth("sync-pages") == 2
+
+
+async def test_retention_forgets_the_pages_of_old_syncs_only(paged, fresh):
+    fresh["primary"].seed({"models": [{"modelId": f"m{i}"} for i in range(6)]})
+    now = datetime.now(UTC)
+    old = await sync(paged, sync_id=new_sync_id(now - timedelta(days=40)))
+    recent = await sync(paged, sync_id=new_sync_id(now - timedelta(days=1)))
+    pages = paged.context.pages
+
+    gone = await pages.forget_before(now - timedelta(days=30))
+
+    assert gone == old.job_counts()["scheduled"] == 8
+    left = await pages.read(pages.page_from(recent.sync_id, 0, 8))
+    assert len(left) == 4  # the recent sync's first page, untouched
+    assert await pages.read(pages.page_from(old.sync_id, 0, 8)) == []
