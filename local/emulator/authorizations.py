@@ -203,6 +203,8 @@ class Authorizations:
         source = Source(payload.get("definition") or {}, str(payload.get("sourceId") or ""))
         ver = VERSIONS.get(str(payload.get("apiVersion")), VERSIONS[LATEST])
         item = _COMMITTED[auth.kind](source, auth, fmt_time(self.clock.now()), ver)
+        if "*" in self.resource.diverge_copies or auth.item_id in self.resource.diverge_copies:
+            item = diverged(auth.kind, item)
         self.store.of_kind(auth.kind)[auth.item_id] = item
         auth.consumed = True
         self.reserved.pop((auth.kind, auth.item_id), None)
@@ -334,6 +336,40 @@ def _committed_model(src: Source, auth: Authorization, now: str, ver: Version) -
 
 def _committed_classifier(src: Source, auth: Authorization, now: str, ver: Version) -> Item:
     return _committed_v3("classifierId", src, auth, now, ver)
+
+
+DIVERGED_FIELD = "EmulatorDivergedField"
+
+
+def diverged(kind: str, item: Item) -> Item:
+    """A copy that does not match its source (the ``divergeCopies`` control; the service has no such
+    thing): every docType of a model gets a field the source lacks, a classifier gets a docType, a
+    v2.1 model's train results a field. The source's definition is left as it was."""
+    out = dict(item)
+    if kind == "v21":
+        field = {"fieldName": DIVERGED_FIELD, "accuracy": 1.0}
+        if isinstance(out.get("trainResult"), dict):
+            train = dict(out["trainResult"])
+            out["trainResult"] = {**train, "fields": [*(train.get("fields") or []), field]}
+        if isinstance(out.get("composedTrainResults"), list):
+            out["composedTrainResults"] = [
+                {**r, "fields": [*(r.get("fields") or []), field]} if isinstance(r, dict) else r
+                for r in out["composedTrainResults"]
+            ]
+        return out
+    doc_types = out.get("docTypes") if isinstance(out.get("docTypes"), dict) else {}
+    assert isinstance(doc_types, dict)
+    if kind == "classifier":
+        extra = {"kind": "azureBlob", "azureBlobSource": {"containerUrl": "https://example.invalid/x"}}
+        out["docTypes"] = {**doc_types, "emulator-diverged": extra}
+        return out
+    out["docTypes"] = {
+        name: {**dt, "fieldSchema": {**(dt.get("fieldSchema") or {}), DIVERGED_FIELD: {"type": "string"}}}
+        if isinstance(dt, dict)
+        else dt
+        for name, dt in doc_types.items()
+    }
+    return out
 
 
 # The item a committed copy creates at the target, per kind.

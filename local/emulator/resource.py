@@ -47,3 +47,6 @@ class Resource:
     model_limit: int = 5000
     neural_limit: int = 500
     page_size: int = 50
+    # Test control the service does not have: copies committed here whose target id is listed (or
+    # every copy, with "*") come out with a field schema the source does not have.
+    diverge_copies: tuple[str, ...] = ()

@@ -11,7 +11,21 @@ from .versions import ID_PATTERN, LATEST, PREBUILT_IDS, UUID_PATTERN
 
 
 def _v21_train_result() -> dict[str, Any]:
-    return {"trainingDocuments": [], "fields": [], "averageModelAccuracy": 0, "errors": []}
+    fields = [{"fieldName": name, "accuracy": 0.995} for name in _FIELDS]
+    return {"trainingDocuments": [], "fields": fields, "averageModelAccuracy": 0.995, "errors": []}
+
+
+# The fields of the models in the recordings (their field schemas cut to these three).
+_FIELDS = ("Merchant", "PhoneNumber", "Website")
+
+
+def _doc_type(mode: str) -> dict[str, Any]:
+    """A docType as a model built on the recordings' sample forms shows it."""
+    return {
+        "buildMode": mode,
+        "fieldSchema": {name: {"type": "string"} for name in _FIELDS},
+        "fieldConfidence": dict.fromkeys(_FIELDS, 0.995),
+    }
 
 
 def _classifier_doc_types() -> dict[str, Any]:
@@ -60,7 +74,7 @@ def model(m: Item, now: str) -> tuple[str, Item]:
     build_mode = out.pop("buildMode", None)
     if "docTypes" not in out:
         mode = build_mode or "template"
-        out["docTypes"] = {mid: {"buildMode": mode, "fieldSchema": {}, "fieldConfidence": {}}}
+        out["docTypes"] = {mid: _doc_type(mode)}
     elif build_mode:
         out["docTypes"] = {
             name: {"buildMode": build_mode, **dt} if isinstance(dt, dict) else dt

@@ -201,6 +201,7 @@ class EmulatorState:
             "modelLimit": res.model_limit,
             "neuralLimit": res.neural_limit,
             "pageSize": res.page_size,
+            "divergeCopies": list(res.diverge_copies),
             "randomSeed": faults.random_seed,
             "acceptAnyToken": res.accept_any_token,
             "peers": dict(self.peers.endpoints),
@@ -325,6 +326,14 @@ def _set_page_size(st: EmulatorState, v: Any) -> None:
     st.resource.page_size = int(v)
 
 
+def _set_diverge_copies(st: EmulatorState, v: Any) -> None:
+    """Target ids (``"*"``: every copy) whose copies come out diverged; ``[]`` or null: none."""
+    ids = [v] if isinstance(v, str) else list(v or [])
+    if not all(isinstance(i, str) and i for i in ids):
+        raise ValueError("divergeCopies must be a list of item ids, or '*'")
+    st.resource.diverge_copies = tuple(ids)
+
+
 def _set_random_seed(st: EmulatorState, v: Any) -> None:
     st.faults.reseed(int(v))
 
@@ -354,6 +363,7 @@ _SETTERS: dict[str, Callable[[EmulatorState, Any], None]] = {
     "modelLimit": _set_model_limit,
     "neuralLimit": _set_neural_limit,
     "pageSize": _set_page_size,
+    "divergeCopies": _set_diverge_copies,
     "randomSeed": _set_random_seed,
     "acceptAnyToken": _set_accept_any_token,
     "peers": _add_peers,

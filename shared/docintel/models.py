@@ -124,6 +124,10 @@ class ItemInfo(BaseModel):
     status: str | None = None
     #: ``modifiedDateTime`` (2024-11-30) or v2.1 ``lastUpdatedDateTime``.
     modified_at: datetime | None = None
+    #: The document types and their field schemas as digests (`shared.docintel.schema`): docType ->
+    #: digest of its ``fieldSchema`` (v2.1: train result -> digest of its field names). None when the
+    #: reply does not show them: list entries of 2022-08-31 and 2023-07-31 (summaries) and of v2.1.
+    field_schemas: dict[str, str] | None = None
 
     @field_validator("created_at", "expires_at", "modified_at")
     @classmethod

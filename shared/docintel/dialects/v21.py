@@ -22,6 +22,7 @@ from urllib.parse import quote
 from ..errors import AuthorizationClaimsInvalid, InvalidTargetResource
 from ..models import CopyAuthorization, ItemInfo, ItemKind, Operation, ResourceQuota, ServiceError
 from ..ratelimit import LimitClass
+from ..schema import v21_schema
 from .base import Dialect, Reply, Request, header, parse_datetime, parse_status
 
 _DOTNET_EPOCH_TICKS = 621_355_968_000_000_000  # .NET ticks at 1970-01-01T00:00:00Z
@@ -188,6 +189,7 @@ class V21Dialect(Dialect):
             is_prebuilt=model_id.startswith("prebuilt-"),
             legacy_v21=True,
             status=str(status) if status is not None else None,
+            field_schemas=v21_schema(body),
         )
 
     def list_items(self, kind: ItemKind) -> Request:

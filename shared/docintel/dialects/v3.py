@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from ..errors import AuthorizationClaimsInvalid
 from ..models import CopyAuthorization, ItemInfo, ItemKind, Operation, ResourceQuota
 from ..ratelimit import LimitClass
+from ..schema import doc_type_schema
 from .base import (
     Dialect,
     Reply,
@@ -183,7 +184,8 @@ class V3Dialect(Dialect):
         if not isinstance(body, Mapping):
             raise ValueError("the item reply has no JSON body")
         item_id = str(body.get(self._id_field(kind)) or "")
-        doc_types = body.get("docTypes") if isinstance(body.get("docTypes"), Mapping) else {}
+        shown = isinstance(body.get("docTypes"), Mapping)
+        doc_types = body.get("docTypes") if shown else {}
         assert isinstance(doc_types, Mapping)
         components: list[str] = []
         modes: set[str] = set()
@@ -213,6 +215,7 @@ class V3Dialect(Dialect):
             api_version=body.get("apiVersion"),
             tags={str(k): str(v) for k, v in tags.items()},
             doc_types=[str(name) for name in doc_types],
+            field_schemas=doc_type_schema(doc_types) if shown else None,
             build_mode=str(build_mode) if build_mode else None,
             component_ids=components,
             classifier_id=str(classifier_id) if classifier_id else None,

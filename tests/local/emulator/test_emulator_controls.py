@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from emulator_testlib import DST_KEY, SRC_KEY, authorize, copy_to, params, poll, prefix
+from emulator_testlib import DST_KEY, SRC_KEY, authorize, copy_to, get_item, params, poll, prefix
 
 V = "2024-11-30"
 
@@ -189,3 +189,21 @@ async def test_items_control(pair):
     items = (await ctl(pair.s, "GET", "items")).json()
     assert {m["modelId"] for m in items["models"]} == {"src-model", "src-neural", "src-composed"}
     assert len(items["v21Models"]) == 1 and len(items["classifiers"]) == 1
+
+
+async def test_diverge_copies_makes_a_copy_differ_from_its_source(pair):
+    """`divergeCopies` (a test control): a copy into the listed id gets a field its source lacks;
+    other copies, and the source, stay as they were."""
+    cfg = (await ctl(pair.t, "PUT", "config", {"divergeCopies": ["odd"]})).json()
+    assert cfg["divergeCopies"] == ["odd"]
+    for target_id in ("odd", "even"):
+        body = await poll(pair.s, await start_copy(pair, target_id))
+        assert body["status"] == "succeeded"
+    source = (await get_item(pair.s, V, "model", "src-model")).json()
+    odd = (await get_item(pair.t, V, "model", "odd")).json()
+    even = (await get_item(pair.t, V, "model", "even")).json()
+    assert even["docTypes"] == source["docTypes"] == {"invoice": source["docTypes"]["invoice"]}
+    assert set(odd["docTypes"]["invoice"]["fieldSchema"]) == {"Total", "EmulatorDivergedField"}
+    await ctl(pair.t, "PUT", "config", {"divergeCopies": []})
+    r = await pair.t.put("/_emulator/config", json={"divergeCopies": [3]})
+    assert r.status_code == 400
