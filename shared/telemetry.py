@@ -13,7 +13,7 @@ Metrics (meter ``docintel_dr``):
 * ``docintel_dr.poll.reads`` (counter): status reads of copy operations, by ``source``, ``target``,
   ``kind``.
 * ``docintel_dr.items`` (gauge): what a sync's plan found at each target, by ``target`` and ``state``
-  (present / missing / stale / orphan / blocked).
+  (present / missing / stale / orphan / blocked / diverged).
 * ``docintel_dr.exposure.seconds`` (gauge, s): per ``target``, the longest an item has been missing
   there (since the source item was created) or stale (since the source was rebuilt); 0 when none is.
 * ``docintel_dr.sync.runs`` (counter): sync runs, by ``outcome`` (succeeded / partial / failed),
@@ -93,7 +93,7 @@ DRY_RUN = "dry_run"
 #: The reason of a job that succeeded.
 NO_REASON = "none"
 #: The states of `ITEMS`, in the order a person reads them.
-ITEM_STATES = ("present", "missing", "stale", "orphan", "blocked")
+ITEM_STATES = ("present", "missing", "stale", "orphan", "blocked", "diverged")
 #: Error codes come from the service too: a runaway one must not make a metric series per message.
 _MAX_REASON_CHARS = 64
 
@@ -291,10 +291,10 @@ def record_plan(the_plan: Plan, now: datetime) -> None:
         counts = dict.fromkeys(ITEM_STATES, 0)
         exposure = 0.0
         for item in target.items:
-            state = _STATE_OF_ACTION[item.action.value]
+            state = "diverged" if item.diverged else _STATE_OF_ACTION[item.action.value]
             counts[state] += 1
             since = item.source_item.created_at if item.source_item is not None else None
-            if state in ("missing", "stale") and since is not None:
+            if state in ("missing", "stale", "diverged") and since is not None:
                 exposure = max(exposure, (now - since).total_seconds())
         for state, count in counts.items():
             instruments.items.set(count, {TARGET: alias, STATE: state})
@@ -303,7 +303,8 @@ def record_plan(the_plan: Plan, now: datetime) -> None:
 
 #: The planner's action for an item at a target, as the state the `items` gauge reports. A missing
 #: item the plan copies, a stale one it copies again; a blocked one (quota, API version, a foreign
-#: item under its id) is its own state, so that `missing` is what the next sync will heal.
+#: item under its id) is its own state, so that `missing` is what the next sync will heal. A copy
+#: whose docTypes or field schemas differ from the source's is `diverged`, whatever the action.
 _STATE_OF_ACTION = {
     "up-to-date": "present",
     "copy": "missing",

@@ -132,6 +132,10 @@ class Job(BaseModel):
     resumes: int = 0  # times the watchdog gave the job a new message
     error_code: str | None = None
     error_message: str | None = None
+    #: The source build's docTypes and field schemas as one digest (`shared.copy.integrity`): the copy
+    #: must match it. None when the source was known only from a list that does not show them; the
+    #: job then reads the source item when it verifies the copy.
+    source_schema: str | None = None
     event_published: bool = False
     # The W3C traceparent of the job's first span: every step of the job, a watchdog resume
     # included, continues this trace (shared.telemetry). None for jobs made with telemetry off.

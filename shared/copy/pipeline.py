@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.copy import integrity
 from shared.copy.durations import DurationEstimate
 from shared.copy.jobs import Job, JobStatus
 from shared.docintel import (
@@ -260,9 +261,18 @@ def on_operation(
     return Finish(JobStatus.FAILED, error.code, _permanent_message(job, error))
 
 
-def on_target(job: Job, item: ItemInfo | None, verify: VerifyTarget, now: datetime) -> Action:
-    """The target item was read (None: it does not exist) because of `verify`."""
+def on_target(
+    job: Job, item: ItemInfo | None, verify: VerifyTarget, now: datetime, source: ItemInfo | None = None
+) -> Action:
+    """The target item was read (None: it does not exist) because of `verify`. A ready item must
+    match its source (`shared.copy.integrity`): the source item when it was read, else the digest
+    the job keeps; one that differs fails the job as diverged (the copy stays at the target)."""
     if item is not None and item.ready:
+        found = integrity.check_copy(
+            expected=job.source_schema, source=source, target=item, source_id=job.source_id
+        )
+        if found is not None:
+            return Finish(JobStatus.FAILED, integrity.DIVERGED, diverged_message(job, found))
         return Finish(JobStatus.SUCCEEDED)
     past_deadline = job.deadline_at is not None and now >= job.deadline_at
     if item is not None:
@@ -287,6 +297,14 @@ def on_target(job: Job, item: ItemInfo | None, verify: VerifyTarget, now: dateti
         "TargetMissing",
         f"The operation reported success but {job.kind} '{job.target_id}' does not exist at "
         f"'{job.target_alias}'.",
+    )
+
+
+def diverged_message(job: Job, found: list[str]) -> str:
+    return (
+        f"The copy of {job.kind} '{job.source_id}' at '{job.target_alias}' ('{job.target_id}') does not "
+        f"match the source at '{job.source_alias}': {integrity.describe(found)}. The copy stays at the "
+        f"target, not counted as present; delete it there and copy again."
     )
 
 

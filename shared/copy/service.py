@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from opentelemetry.trace import SpanKind
 
 from shared import telemetry as tel
+from shared.copy import integrity, watchdog
 from shared.copy import pipeline as p
-from shared.copy import watchdog
 from shared.copy.authorizations import PendingAuthorizations, content_fingerprint
 from shared.copy.claims import CopyClaims
 from shared.copy.completion import copy_completed_event
@@ -162,9 +162,14 @@ class CopyService:
                 ),
             },
         )
-        return list(await asyncio.gather(*(self._submit_one(request, spec, t) for t in request.targets)))
+        expected = integrity.source_digest(source_item)
+        return list(
+            await asyncio.gather(*(self._submit_one(request, spec, t, expected) for t in request.targets))
+        )
 
-    async def _submit_one(self, request: CopyRequest, spec: CopySpec, target: str) -> TargetOutcome:
+    async def _submit_one(
+        self, request: CopyRequest, spec: CopySpec, target: str, expected: str | None
+    ) -> TargetOutcome:
         target_id = request.target_id or request.source_id
         now = self.clock()
         job = Job(
@@ -182,6 +187,7 @@ class CopyService:
             updated_at=now,
             due_at=now + timedelta(seconds=request.start_in),
             deadline_at=now + self.settings.poll.deadline,
+            source_schema=expected,
         )
         # The job's trace starts here, under whatever asked for the copy; its row keeps the span.
         with tel.span(tel.SPAN_SUBMIT, _job_attributes(job), kind=SpanKind.PRODUCER):
@@ -682,7 +688,32 @@ class CopyService:
                 p.transient_delay(job.retries, self.settings.poll, exc.retry_after),
                 f"reading the target item at '{job.target_alias}' failed: {exc.message}",
             )
-        return p.on_target(job, item, verify, now)
+        source = await self._source_for_check(job, item)
+        return p.on_target(job, item, verify, now, source)
+
+    async def _source_for_check(self, job: Job, item: ItemInfo | None) -> ItemInfo | None:
+        """The source item, read only when the integrity check needs it: the job does not know the
+        source's schema (it was listed without), or the copy does not match what it knows (the read
+        names the differences). None when not needed, or when the source cannot be read (the check
+        then rests on the digest the job keeps, if any)."""
+        if item is None or not item.ready or item.field_schemas is None:
+            return None
+        copied = integrity.schema_digest(
+            integrity.normalized(item.field_schemas, [job.source_id, job.target_id])
+        )
+        if job.source_schema == copied:
+            return None
+        try:
+            return await self.clients[job.source_alias].get_item(job.kind, job.source_id)
+        except DocIntelError as exc:
+            log.warning(
+                "job %s: source %s %s not readable for the integrity check (%s)",
+                job.job_id,
+                job.kind.value,
+                job.source_id,
+                exc.code or type(exc).__name__,
+            )
+            return None
 
     async def _publish(self, job: Job) -> None:
         with tel.span(tel.SPAN_PUBLISH, _job_attributes(job), kind=SpanKind.PRODUCER) as span:

@@ -2,7 +2,9 @@
 fleet, never to the job history.
 
 In the state table: PartitionKey ``status.{target alias}``, RowKey ``{kind}.{source id}``; one summary
-row per target and one for the source in partition ``statussummary``.
+row per target and one for the primary as a source (``~source``; a sync from another source, a
+failback, writes ``~source.{alias}``) in partition ``statussummary``. A target's rows are those of
+the last sync that listed it, whatever its source: the summary names that source.
 
 Who writes them:
 - every sync, dry runs included, from its plan: state (present / missing / stale / orphan / blocked),
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from shared.copy.integrity import DIVERGED
 from shared.copy.jobs import Job, JobStatus
 from shared.copy.provenance import SOURCE_CREATED_TAG
 from shared.docintel import ItemKind
@@ -38,6 +41,13 @@ log = logging.getLogger("docintel_dr.status")
 
 SUMMARY_PARTITION = "statussummary"
 SOURCE_SUMMARY = "~source"
+
+
+def source_summary_key(source: str, primary: str) -> str:
+    """The summary row of a sync's source: `SOURCE_SUMMARY` for the primary."""
+    return SOURCE_SUMMARY if source == primary else f"{SOURCE_SUMMARY}.{source}"
+
+
 BATCH = 100  # entities per entity group transaction (the service's limit)
 #: A string property holds 32K characters; an error message is cut well before that.
 MAX_MESSAGE_CHARS = 1000
@@ -49,11 +59,14 @@ class ItemState(StrEnum):
     STALE = "stale"
     ORPHAN = "orphan"
     BLOCKED = "blocked"
+    #: The target holds a copy whose docTypes or field schemas differ from the source's
+    #: (`shared.copy.integrity`).
+    DIVERGED = "diverged"
 
     @property
     def exposed(self) -> bool:
-        """Not protected: the target holds no current copy of a source item."""
-        return self in (ItemState.MISSING, ItemState.STALE, ItemState.BLOCKED)
+        """Not protected: the target holds no current, faithful copy of a source item."""
+        return self in (ItemState.MISSING, ItemState.STALE, ItemState.BLOCKED, ItemState.DIVERGED)
 
 
 def partition(target_alias: str) -> str:
@@ -169,6 +182,8 @@ class SyncSummary:
     sync_status: str | None = None
     reachable: bool = True
     error: str | None = None
+    #: The alias of the sync's source (None: rows written before sources were recorded, the primary).
+    source: str | None = None
 
     def to_entity(self) -> dict[str, Any]:
         return {
@@ -179,6 +194,7 @@ class SyncSummary:
             "syncStatus": self.sync_status or "",
             "reachable": self.reachable,
             "error": (self.error or "")[:MAX_MESSAGE_CHARS],
+            "source": self.source or "",
         }
 
     @classmethod
@@ -190,6 +206,7 @@ class SyncSummary:
             sync_status=entity.get("syncStatus") or None,
             reachable=bool(entity.get("reachable", True)),
             error=entity.get("error") or None,
+            source=entity.get("source") or None,
         )
 
 
@@ -310,6 +327,15 @@ class StatusRows:
                 "lastErrorAt": finished,
                 "lastErrorJobId": job.job_id,
             }
+            if job.error_code == DIVERGED:
+                # The copy is there but differs: exposed since the build it should hold.
+                entity |= {
+                    "state": ItemState.DIVERGED.value,
+                    "targetId": job.target_id,
+                    "reason": "the copy's docTypes or field schemas differ from the source's",
+                    "sourceCreated": job.tags.get(SOURCE_CREATED_TAG, ""),
+                    "exposedSince": job.tags.get(SOURCE_CREATED_TAG, "") or iso(finished),
+                }
         else:
             return
         try:

@@ -7,8 +7,16 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime
 
+from shared.copy.integrity import DIVERGED
 from shared.docintel import ItemKind
-from shared.status.rows import SOURCE_SUMMARY, ItemState, ItemStatus, StatusRows, SyncSummary
+from shared.status.rows import (
+    MAX_MESSAGE_CHARS,
+    SOURCE_SUMMARY,
+    ItemState,
+    ItemStatus,
+    StatusRows,
+    SyncSummary,
+)
 from shared.sync.executors import CopyResult, CopyStatus
 from shared.sync.inventory import TargetInventory
 from shared.sync.planner import PlanAction, PlanItem, TargetPlan
@@ -30,7 +38,7 @@ def plan_statuses(target_plan: TargetPlan, inventory: TargetInventory, sync_id: 
     else when the target item was created)."""
     created_at = {(i.kind, i.id): i.created_at for i in inventory.items}
     for entry in target_plan.items:
-        state = STATE_OF[entry.action]
+        state = ItemState.DIVERGED if entry.diverged else STATE_OF[entry.action]
         yield ItemStatus(
             target=entry.target_alias,
             kind=entry.kind,
@@ -56,10 +64,22 @@ def _copied_at(
 
 def result_status(result: CopyResult, sync_id: str, finished_at: datetime) -> ItemStatus | None:
     """What the sync's copies tell without a job: the target already held the item, or (the CLI's
-    direct copies) it was copied."""
+    direct copies) it was copied, or its copy differs from the source."""
+    item = result.item
+    if result.error is not None and result.error.code == DIVERGED:
+        return ItemStatus(
+            target=item.target_alias,
+            kind=item.kind,
+            source_id=item.source_id,
+            state=ItemState.DIVERGED,
+            target_id=result.target_id or item.target_id,
+            reason=result.error.message[:MAX_MESSAGE_CHARS],
+            source_created=item.source_created,
+            exposed_since=as_utc_datetime(item.source_created) or finished_at,
+            sync_id=sync_id,
+        )
     if result.status not in (CopyStatus.UP_TO_DATE, CopyStatus.SUCCEEDED):
         return None
-    item = result.item
     return ItemStatus(
         target=item.target_alias,
         kind=item.kind,
@@ -92,6 +112,7 @@ async def record_outcome(
     target_plan: TargetPlan,
     results: list[CopyResult],
     *,
+    source: str | None = None,
     sync_id: str,
     finished_at: datetime,
     sync_status: str,
@@ -111,6 +132,7 @@ async def record_outcome(
                 sync_status=sync_status,
                 reachable=target_plan.error is None,
                 error=target_plan.error,
+                source=source,
             )
         )
     except Exception as exc:  # any storage failure
@@ -120,14 +142,16 @@ async def record_outcome(
 async def record_source(
     rows: StatusRows,
     *,
+    key: str = SOURCE_SUMMARY,
+    source: str | None = None,
     reachable: bool,
     error: str | None,
     sync_id: str,
     finished_at: datetime,
     sync_status: str,
 ) -> None:
-    """Whether the sync could list the source. Never raises."""
-    summary = SyncSummary(SOURCE_SUMMARY, sync_id, finished_at, sync_status, reachable, error)
+    """Whether the sync could list its source (row `key`: see `source_summary_key`). Never raises."""
+    summary = SyncSummary(key, sync_id, finished_at, sync_status, reachable, error, source)
     try:
         await rows.write_summary(summary)
     except Exception as exc:  # any storage failure

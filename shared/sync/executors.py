@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from shared.copy import integrity
 from shared.copy.jobs import Origin
 from shared.copy.provenance import is_copy_of, provenance_tags
 from shared.copy.records import CopyRecords
@@ -25,6 +26,7 @@ from shared.docintel import (
     DocIntelError,
     ItemInfo,
     ItemKind,
+    ItemNotFound,
     OperationStatus,
 )
 from shared.jsondoc import JsonObject
@@ -131,7 +133,8 @@ class PipelineExecutor:
 
 class DirectExecutor:
     """Copies with the client alone (the CLI): authorize at the target, copyTo at the source, poll
-    the operation until it ends, then write the copy record."""
+    the operation until it ends, read the target item (it must be ready and match the source), then
+    write the copy record."""
 
     def __init__(
         self,
@@ -139,6 +142,7 @@ class DirectExecutor:
         clients: Mapping[str, DocIntelClient],
         records: CopyRecords,
         *,
+        source_alias: str | None = None,
         poll_interval: float = 1.0,
         timeout: float = 3600.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -146,6 +150,7 @@ class DirectExecutor:
         self.settings = settings
         self.clients = clients
         self.records = records
+        self.source_alias = source_alias or settings.primary
         self.poll_interval = poll_interval
         self.timeout = timeout
         self._sleep = sleep
@@ -158,6 +163,8 @@ class DirectExecutor:
             if authorization is None:
                 return CopyResult(item, CopyStatus.UP_TO_DATE, target_id=item.source_id)
             error = await self._copy_and_wait(item, source, authorization)
+            if error is None:
+                error = await self._verify(item, source, authorization.target_id)
         except DocIntelError as exc:
             return CopyResult(item, CopyStatus.FAILED, error=ErrorInfo.of(exc))
         if error is not None:
@@ -168,7 +175,7 @@ class DirectExecutor:
     async def _authorize(self, item: PlanItem, source: ItemInfo) -> CopyAuthorization | None:
         """An authorization at the target; None when the target already holds this very build."""
         target = self.clients[item.target_alias]
-        endpoint = self.settings.resource(self.settings.primary).endpoint
+        endpoint = self.settings.resource(self.source_alias).endpoint
         tags = {**source.tags, **provenance_tags(endpoint, source.id, source.created_at)}
         target_id = item.source_id  # v2.1 targets ignore it and mint their own id
         try:
@@ -190,7 +197,7 @@ class DirectExecutor:
         self, item: PlanItem, source: ItemInfo, authorization: CopyAuthorization
     ) -> ErrorInfo | None:
         """copyTo, then poll until the operation ends; why it failed, or None."""
-        client = self.clients[self.settings.primary]
+        client = self.clients[self.source_alias]
         allow_degrade = self.settings.resource(item.target_alias).allow_degrade
         url = await client.start_copy(item.kind, source.id, authorization, allow_degrade=allow_degrade)
         deadline = asyncio.get_running_loop().time() + self.timeout
@@ -207,11 +214,44 @@ class DirectExecutor:
             return ErrorInfo(operation.error.code, operation.error.message)
         return ErrorInfo(operation.status.value, f"the copy ended {operation.status.value}")
 
+    async def _verify(self, item: PlanItem, source: ItemInfo, target_id: str) -> ErrorInfo | None:
+        """The copy must be at the target, ready, with the source's docTypes and field schemas
+        (`shared.copy.integrity`); why not, or None. The source is read again only when its listing
+        did not show its schemas."""
+        try:
+            copied = await self.clients[item.target_alias].get_item(item.kind, target_id)
+        except ItemNotFound:
+            return ErrorInfo(
+                "TargetMissing",
+                f"the operation reported success but {item.kind.value} '{target_id}' does not exist at "
+                f"'{item.target_alias}'",
+            )
+        if not copied.ready:
+            return ErrorInfo(
+                "TargetNotReady", f"{item.kind.value} '{target_id}' at '{item.target_alias}' is not ready"
+            )
+        if source.field_schemas is None and copied.field_schemas is not None:
+            try:
+                source = await self.clients[self.source_alias].get_item(item.kind, source.id)
+            except DocIntelError as exc:  # not known then: the copy itself succeeded
+                log.warning(
+                    "copy of %s: source not readable for the integrity check (%s)", source.id, exc.code
+                )
+        found = integrity.check_copy(expected=None, source=source, target=copied, source_id=item.source_id)
+        if found is None:
+            return None
+        return ErrorInfo(
+            integrity.DIVERGED,
+            f"the copy of {item.kind.value} '{item.source_id}' at '{item.target_alias}' ('{target_id}') does "
+            f"not match the source at '{self.source_alias}': {integrity.describe(found)}; it stays at the "
+            "target, not counted as present: delete it there and copy again",
+        )
+
     async def _recorded(self, item: PlanItem) -> bool:
         """A classifier (no tags): does the copy record say this build is at the target?"""
         try:
             record = await self.records.get(
-                source_alias=self.settings.primary,
+                source_alias=self.source_alias,
                 target_alias=item.target_alias,
                 kind=item.kind,
                 source_id=item.source_id,
@@ -223,7 +263,7 @@ class DirectExecutor:
     async def _record(self, item: PlanItem, target_id: str) -> None:
         try:
             await self.records.record(
-                source_alias=self.settings.primary,
+                source_alias=self.source_alias,
                 target_alias=item.target_alias,
                 kind=item.kind,
                 source_id=item.source_id,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.copy import integrity
 from shared.copy import pipeline as p
 from shared.copy.durations import ITEM_SPREAD, PAIR_SPREAD, DurationEstimate
 from shared.copy.jobs import Job, JobStatus
@@ -244,6 +245,38 @@ class TestTarget:
         assert isinstance(
             p.on_target(polling_job(), item(ready=False), p.VerifyTarget("x"), NOW), p.SchedulePoll
         )
+
+    def test_a_copy_must_match_its_source_after_the_docType_rename(self):
+        """The copy's docType named after its own id (the service renamed it) matches the source's
+        docType named after the source's id; a field schema that differs fails the job."""
+        fields = {"invoice": "a1", "receipt": "b2"}
+        source = ItemInfo(kind=ItemKind.MODEL, id="invoice", field_schemas=fields)
+        expected = integrity.source_digest(source)
+        renamed = ItemInfo(
+            kind=ItemKind.MODEL, id="invoice-copy", field_schemas={"invoice-copy": "a1", "receipt": "b2"}
+        )
+        copying = polling_job(target_id="invoice-copy", source_schema=expected)
+        verify = p.VerifyTarget("the operation succeeded")
+        assert p.on_target(copying, renamed, verify, NOW) == p.Finish(JobStatus.SUCCEEDED)
+
+        changed = renamed.model_copy(update={"field_schemas": {"invoice-copy": "a1", "receipt": "ff"}})
+        action = p.on_target(copying, changed, verify, NOW, source)
+        assert isinstance(action, p.Finish) and action.status is JobStatus.FAILED
+        assert action.error_code == "TargetDiverged"
+        assert "docType 'receipt' has another field schema" in failure_message(action)
+        assert "westus2" in failure_message(action) and "invoice-copy" in failure_message(action)
+        # Without the source item, the digest the job kept decides.
+        action = p.on_target(copying, changed, verify, NOW)
+        assert isinstance(action, p.Finish) and action.error_code == "TargetDiverged"
+
+    def test_a_copy_whose_schemas_are_not_shown_or_not_known_is_not_judged(self):
+        verify = p.VerifyTarget("the operation succeeded")
+        unknown = ItemInfo(kind=ItemKind.MODEL, id="invoice", field_schemas=None)
+        assert p.on_target(polling_job(source_schema="x"), unknown, verify, NOW) == p.Finish(
+            JobStatus.SUCCEEDED
+        )
+        shown = ItemInfo(kind=ItemKind.MODEL, id="invoice", field_schemas={"invoice": "a1"})
+        assert p.on_target(polling_job(), shown, verify, NOW) == p.Finish(JobStatus.SUCCEEDED)
 
     def test_a_missing_item_after_a_reused_authorization_authorizes_again(self):
         action = p.on_target(polling_job(), None, p.VerifyTarget("reused", authorization_used=True), NOW)

@@ -76,7 +76,7 @@ async def test_a_plan_sets_each_targets_items_by_state_and_its_exposure(stack, f
     assert report.status == "partial"
     points = otel.metrics()
     items = {p.attributes[tel.STATE]: p.value for p in of_target(points[tel.ITEMS], "westus2")}
-    assert items == {"present": 1, "missing": 1, "stale": 1, "orphan": 1, "blocked": 1}
+    assert items == {"present": 1, "missing": 1, "stale": 1, "orphan": 1, "blocked": 1, "diverged": 0}
     assert all(set(p.attributes) == {tel.TARGET, tel.STATE} for p in points[tel.ITEMS])
     # The longest exposure: m0, missing since the source created it (m2 is stale only since February).
     [exposure] = of_target(points[tel.EXPOSURE], "westus2")
