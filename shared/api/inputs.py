@@ -135,21 +135,39 @@ def resolve_aliases(
     return source_alias, target_aliases
 
 
-def target_aliases_param(req: func.HttpRequest, settings: Settings, *also: str) -> list[str] | None:
-    """``?targets=a,b`` (or a name in `also`, such as ``?target=``): secondaries only; None when
-    absent (every secondary)."""
+def target_aliases_param(
+    req: func.HttpRequest, settings: Settings, *also: str, allowed: list[str] | None = None
+) -> list[str] | None:
+    """``?targets=a,b`` (or a name in `also`, such as ``?target=``): aliases in `allowed` (default:
+    the secondaries) only; None when absent."""
     given = [req.params[name] for name in ("targets", *also) if req.params.get(name)]
     if len(given) > 1:
         raise ProblemError(400, ProblemCode.INVALID_QUERY, "Name the targets once (targets or target).")
     text = given[0] if given else None
     if not text:
         return None
-    targets = [t.strip().lower() for t in text.split(",") if t.strip()]
-    unknown = [t for t in targets if t not in settings.secondaries]
+    valid = settings.secondaries if allowed is None else allowed
+    targets = list(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    unknown = [t for t in targets if t not in valid]
     if unknown:
+        what = "Secondaries" if allowed is None else "Valid targets"
         raise ProblemError(
             400,
             ProblemCode.UNKNOWN_ALIAS,
-            f"Unknown target alias(es) {', '.join(unknown)}. Secondaries: {', '.join(settings.secondaries)}.",
+            f"Unknown target alias(es) {', '.join(unknown)}. {what}: {', '.join(valid)}.",
         )
     return targets
+
+
+def sync_aliases_param(req: func.HttpRequest, settings: Settings) -> tuple[str, list[str] | None]:
+    """``?source=a`` (default: the primary; a configured alias, never an endpoint) and ``?targets=``
+    (any other configured alias; None when absent: the sync's default targets)."""
+    source = (req.params.get("source") or settings.primary).strip().lower()
+    if source not in settings.resources:
+        raise ProblemError(
+            400,
+            ProblemCode.UNKNOWN_ALIAS,
+            f"Unknown source alias '{source}'. Configured aliases: {', '.join(settings.aliases)}.",
+        )
+    others = [alias for alias in settings.aliases if alias != source]
+    return source, target_aliases_param(req, settings, allowed=others)

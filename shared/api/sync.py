@@ -7,9 +7,15 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.api.inputs import flag_param, int_param, reject_unknown_params, target_aliases_param
+from shared.api.inputs import (
+    flag_param,
+    int_param,
+    reject_unknown_params,
+    sync_aliases_param,
+    target_aliases_param,
+)
 from shared.api.problems import ProblemCode, ProblemError, json_response
-from shared.copy.messages import parse_message
+from shared.copy.messages import MalformedMessage, parse_message
 from shared.status.report import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StatusQuery, status_report
 from shared.status.rows import InvalidContinuation, ItemState
 from shared.sync.executors import PipelineExecutor
@@ -41,23 +47,29 @@ async def on_page(ctx: AppContext, body: str | bytes) -> None:
     """A later page of a sync (`shared.sync.pages`). A message that is not a page is refused
     (MalformedMessage): the host retries it and then moves it to the poison queue, where it stays."""
     message = parse_message(body, SyncPageMessage)
-    executor = PipelineExecutor(ctx.service, ctx.settings.primary, ctx.pages)
+    source = message.source or ctx.settings.primary
+    if source not in ctx.settings.resources:
+        raise MalformedMessage(f"the page names source '{source}', which is not configured")
+    executor = PipelineExecutor(ctx.service, source, ctx.pages)
     await continue_sync(ctx.settings, ctx.clients, executor, ctx.service.records, message)
 
 
 async def sync_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpResponse:
-    """``POST /api/sync[?dryRun=true][&targets=a,b]``: plan (and, unless a dry run, start) a sync."""
-    reject_unknown_params(req, {"dryRun", "targets"})
+    """``POST /api/sync[?dryRun=true][&source=a][&targets=b,c]``: plan (and, unless a dry run, start)
+    a sync; from another source than the primary, a failback (default target: the primary)."""
+    reject_unknown_params(req, {"dryRun", "targets", "source"})
+    source, targets = sync_aliases_param(req, ctx.settings)
     report = await run_sync(
         ctx.settings,
         ctx.clients,
-        PipelineExecutor(ctx.service, ctx.settings.primary, ctx.pages),
+        PipelineExecutor(ctx.service, source, ctx.pages),
         ctx.service.records,
         events=ctx.service.events,
         dry_run=flag_param(req, "dryRun"),
-        targets=target_aliases_param(req, ctx.settings),
+        targets=targets,
         trigger="http",
         status=ctx.service.status,
+        source=source,
     )
     body = report.to_dict()
     if report.status == "failed":
@@ -70,8 +82,10 @@ async def status_route(req: func.HttpRequest, ctx: AppContext) -> func.HttpRespo
     """``GET /api/status[?targets=a,b][&state=missing,stale][&pageSize=N][&continuationToken=T]``:
     one page of the DR status of every source item at every target (`shared.status.report`)."""
     reject_unknown_params(req, {"targets", "target", "state", "pageSize", "continuationToken"})
+    # Any configured resource: the primary has rows once a failback has synced into it.
     query = StatusQuery(
-        targets=target_aliases_param(req, ctx.settings, "target") or list(ctx.settings.secondaries),
+        targets=target_aliases_param(req, ctx.settings, "target", allowed=ctx.settings.aliases)
+        or list(ctx.settings.secondaries),
         states=states_param(req),
         page_size=int_param(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE),
         continuation=req.params.get("continuationToken") or None,

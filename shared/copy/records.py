@@ -128,6 +128,14 @@ class CopyRecords:
         except ResourceNotFoundError:
             pass
 
+    async def load_all(self) -> list[tuple[str, str, CopyRecord]]:
+        """Every record, as (source alias, target alias, record): copies in every direction, which a
+        sync needs to recognise a copy of a copy (`shared.sync.inventory`)."""
+        found: list[tuple[str, str, CopyRecord]] = []
+        async for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": PARTITION}):
+            found.append((str(entity["source"]), str(entity["target"]), _record(entity)))
+        return found
+
     async def load(self, source_alias: str) -> dict[str, dict[tuple[ItemKind, str], CopyRecord]]:
         """Every record of copies from ``source_alias``: target alias -> (kind, source id) -> record."""
         result: dict[str, dict[tuple[ItemKind, str], CopyRecord]] = {}

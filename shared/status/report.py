@@ -129,9 +129,15 @@ def _target(summary: SyncSummary | None, counts: TargetCounts, now: datetime) ->
 
 
 def _last_sync(summary: SyncSummary | None) -> JsonObject | None:
+    """The last sync that wrote these rows, and its source (a failback's, for a primary's rows)."""
     if summary is None or summary.sync_id is None:
         return None
-    return {"syncId": summary.sync_id, "at": iso(summary.synced_at), "status": summary.sync_status}
+    return {
+        "syncId": summary.sync_id,
+        "at": iso(summary.synced_at),
+        "status": summary.sync_status,
+        "source": summary.source,
+    }
 
 
 def _age(now: datetime, then: datetime | None) -> int | None:

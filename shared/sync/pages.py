@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.docintel import ItemInfo, ItemKind
-from shared.settings import Settings
+from shared.settings import ALIAS_PATTERN, Settings
 from shared.sync.planner import PlanAction, PlanItem
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class SyncPageMessage(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=1)
     total: int = Field(ge=1)
+    #: The sync's source when it is not the primary (a failback); absent otherwise.
+    source: str | None = Field(default=None, pattern=ALIAS_PATTERN.pattern)
 
     @model_validator(mode="after")
     def _in_order(self) -> SyncPageMessage:
@@ -58,9 +60,10 @@ class SyncPageMessage(BaseModel):
         return self
 
 
-def pacing_slot(settings: Settings) -> float:
-    """Seconds between two jobs' first messages: the source takes one copyTo per job."""
-    rate = settings.resource(settings.primary).management_per_second
+def pacing_slot(settings: Settings, source: str | None = None) -> float:
+    """Seconds between two jobs' first messages: the source (default: the primary) takes one copyTo
+    per job."""
+    rate = settings.resource(source or settings.primary).management_per_second
     return 1.0 / rate if rate else 0.0
 
 
@@ -109,19 +112,22 @@ class SyncPages:
         self.page_size = page_size
         self.slot = slot
 
-    def page_from(self, sync_id: str, start: int, total: int) -> SyncPageMessage:
+    def page_from(self, sync_id: str, start: int, total: int, source: str | None = None) -> SyncPageMessage:
         return SyncPageMessage(
-            sync_id=sync_id, start=start, end=min(start + self.page_size, total), total=total
+            sync_id=sync_id, start=start, end=min(start + self.page_size, total), total=total, source=source
         )
 
-    async def schedule(self, sync_id: str, items: Sequence[PlanItem], *, start_in: float) -> None:
-        """Write `items` as the sync's remaining work; its first page is due in `start_in` seconds."""
+    async def schedule(
+        self, sync_id: str, items: Sequence[PlanItem], *, start_in: float, source: str | None = None
+    ) -> None:
+        """Write `items` as the sync's remaining work; its first page is due in `start_in` seconds.
+        `source`: the sync's source when it is not the primary (the pages copy from it)."""
         for offset in range(0, len(items), BATCH):
             chunk = items[offset : offset + BATCH]
             await self._table.submit_transaction(
                 [("upsert", _row(sync_id, offset + i, item)) for i, item in enumerate(chunk)]
             )
-        await self._send(self.page_from(sync_id, 0, len(items)), start_in)
+        await self._send(self.page_from(sync_id, 0, len(items), source), start_in)
         log.info("sync %s: %d copies continue in pages of %d", sync_id, len(items), self.page_size)
 
     async def read(self, message: SyncPageMessage) -> list[tuple[int, PlanItem]]:
@@ -172,7 +178,7 @@ class SyncPages:
         marker = f"next-{message.end:09d}"
         if await self._exists(partition, marker):
             return
-        nxt = self.page_from(message.sync_id, message.end, message.total)
+        nxt = self.page_from(message.sync_id, message.end, message.total, message.source)
         # Due when this page's last slot is: its slots count from when the page began, `elapsed` ago.
         await self._send(nxt, (message.end - message.start) * self.slot - elapsed)
         try:
@@ -198,4 +204,5 @@ class SyncPages:
         return True
 
     async def _send(self, message: SyncPageMessage, delay: float) -> None:
-        await self._queue.send(message.model_dump_json(), delay_seconds=delay)
+        # Without `source` when there is none: the message reads as before for a sync from the primary.
+        await self._queue.send(message.model_dump_json(exclude_none=True), delay_seconds=delay)

@@ -23,20 +23,39 @@ How "exactly this build" is known without other state: v3+ models carry provenan
 resource, source id, source created time). Classifiers and v2.1 models cannot carry tags; their
 copies are known from copy records (source id -> target id, source created time) written when a
 copy succeeds (`shared.copy.records`).
+
+Provenance works in both directions, so the source may be any configured resource (a failback copies
+from the secondary the pipeline ran on during an outage back to the recovered primary). A source item
+and the target item with its id hold the same build when
+
+1. the target's item is a copy of the source's (its provenance names the source, the id, the build);
+2. the source's item is a copy of the target's (a failover copy being synced back: never copied back
+   as new, never blocked);
+3. both are copies of the same build of an item elsewhere.
+
+For items without tags, copy records in every direction stand in for the provenance (a record-made
+relation holds only while the item is not newer than the copy: a rebuilt item is an original again).
+And once a target's item has been copied to the source (a failback), the source is its authority: a
+newer build at the source replaces it.
+
+Integrity (`shared.copy.integrity`): a target item of the same build whose docTypes and field schemas
+differ from the source's is *diverged* (`PlanItem.diverged`): copied again when it is the source's
+copy (recopy), else blocked. Compared where both listings show the schemas (2024-* API versions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
-from shared.copy.provenance import read_provenance, source_key, stamp
-from shared.copy.records import CopyRecord
+from shared.copy import integrity
+from shared.copy.provenance import Provenance, read_provenance, source_key, stamp
 from shared.docintel import ItemInfo, ItemKind, ResourceQuota, api_family, supports_classifier_copy
 from shared.jsondoc import JsonObject
 from shared.sync.filters import Filters
-from shared.sync.inventory import SourceInventory, TargetInventory
+from shared.sync.inventory import CopiedIn, SourceInventory, TargetInventory
 
 
 class PlanAction(StrEnum):
@@ -68,6 +87,8 @@ class PlanItem:
     delete: bool = False
     #: The source item (copy / recopy), handed to the executor so it need not read it again.
     source_item: ItemInfo | None = None
+    #: The target holds this build, but its docTypes or field schemas differ from the source's.
+    diverged: bool = False
 
     def to_dict(self) -> JsonObject:
         return {
@@ -78,6 +99,7 @@ class PlanItem:
             "reason": self.reason,
             "sourceCreated": self.source_created,
             "delete": self.delete,
+            "diverged": self.diverged,
         }
 
 
@@ -242,7 +264,35 @@ def plan(
     return result
 
 
-Decision = tuple[PlanAction, str, str | None]  # action, reason, target id
+#: action, reason, target id, and whether the target's item diverged from the source's
+Decision = tuple[PlanAction, str, str | None, bool]
+
+#: A copy record makes an item a copy only while the item is not newer than the copy (a record
+#: outlives an item rebuilt under its id); this much clock skew between the service and the app is
+#: allowed for.
+RECORD_SKEW = timedelta(minutes=10)
+
+
+def _recorded_parent(item: ItemInfo, copied: CopiedIn | None) -> Provenance | None:
+    """The item's origin by a copy record, if the record still describes it."""
+    if copied is None:
+        return None
+    record = copied.record
+    if item.created_at is not None and record.copied_at is not None:
+        if item.created_at > record.copied_at + RECORD_SKEW:
+            return None  # rebuilt since that copy
+    return Provenance(copied.source_host, record.source_id, record.source_created)
+
+
+def _tagged(item: ItemInfo) -> bool:
+    """Whether the item's kind carries provenance tags (v3+ models)."""
+    return item.kind is ItemKind.MODEL and not item.legacy_v21
+
+
+def _newer(a: str | None, b: str | None) -> bool:
+    """Whether build time `a` is after `b` (stamps: ISO 8601, UTC, whole seconds, so text order is
+    time order); False when either is unknown."""
+    return a is not None and b is not None and a > b
 
 
 @dataclass
@@ -254,6 +304,7 @@ class _TargetPlanning:
     present_ids: dict[ItemKind, set[str]]
     excluded: dict[str, str]
     source_host: str = ""
+    target_host: str = ""
     at_target: dict[ItemKind, dict[str, ItemInfo]] = field(default_factory=dict)
     #: Target ids that copy records account for (classifiers and v2.1 models): their source id.
     recorded_targets: dict[tuple[ItemKind, str], str] = field(default_factory=dict)
@@ -266,6 +317,7 @@ class _TargetPlanning:
 
     def __post_init__(self) -> None:
         self.source_host = source_key(self.source.endpoint)
+        self.target_host = source_key(self.target.endpoint) if self.target.endpoint else ""
         self.at_target = {kind: {} for kind in ItemKind}
         for item in self.target.items:
             self.at_target[item.kind][item.id] = item
@@ -287,7 +339,7 @@ class _TargetPlanning:
 
     def _plan_item(self, item: ItemInfo) -> PlanItem:
         created = stamp(item.created_at)
-        action, reason, target_id = self._decide(item, created)
+        action, reason, target_id, diverged = self._decide(item, created)
         # Components: a composed model needs every component at the target (already, or copied
         # earlier in this plan, which orders components first).
         if action in (PlanAction.COPY, PlanAction.RECOPY) and item.component_ids:
@@ -315,6 +367,7 @@ class _TargetPlanning:
             source_created=created,
             delete=action is PlanAction.RECOPY,
             source_item=item if action in (PlanAction.COPY, PlanAction.RECOPY) else None,
+            diverged=diverged,
         )
 
     def _decide(self, item: ItemInfo, created: str | None) -> Decision:
@@ -333,32 +386,175 @@ class _TargetPlanning:
                 PlanAction.BLOCKED,
                 f"classifier copy needs API version 2024-07-31-preview or later; {side} uses {version}",
                 item.id,
+                False,
             )
         if legacy != (_family(target_version) == "v2.1"):
             if legacy:
-                return PlanAction.BLOCKED, "a v2.1 model cannot be copied to a v3+ resource", None
+                return PlanAction.BLOCKED, "a v2.1 model cannot be copied to a v3+ resource", None, False
             return (
                 PlanAction.BLOCKED,
                 f"a v3+ model cannot be copied to a v2.1 resource (target uses {target_version})",
                 item.id,
+                False,
             )
-        record = self.target.records.get((item.kind, item.id))
         if legacy:
-            return self._decide_v21(item, record, created)
+            return self._decide_v21(item, created)
         existing = self.at_target[item.kind].get(item.id)
         if existing is None:
-            return PlanAction.COPY, "missing at the target", item.id
+            return PlanAction.COPY, "missing at the target", item.id, False
         self.matched.add((item.kind, item.id))
-        return _compare(item, existing, record, self.source_host, created)
+        return self._compare(item, existing, created)
 
-    def _decide_v21(self, item: ItemInfo, record: CopyRecord | None, created: str | None) -> Decision:
-        """v2.1: the target mints the id; the copy record says which target model is ours."""
-        if record is None or record.target_id not in self.at_target[item.kind]:
-            return PlanAction.COPY, "missing at the target", None
-        self.matched.add((item.kind, record.target_id))
-        if record.source_created == created:
-            return PlanAction.UP_TO_DATE, "copy record matches the source build", record.target_id
-        return PlanAction.RECOPY, "the source was rebuilt since it was copied", record.target_id
+    # --- lineage: which item is a copy of which ---------------------------------------------------
+
+    def _source_parent(self, item: ItemInfo) -> Provenance | None:
+        """Where the source's item was copied from (None: it was built at the source)."""
+        if _tagged(item):
+            return read_provenance(item.tags)
+        return _recorded_parent(item, self.source.copied_in.get((item.kind, item.id)))
+
+    def _target_parent(self, item: ItemInfo) -> Provenance | None:
+        """Where the target's item was copied from (None: it was built at the target)."""
+        if _tagged(item):
+            return read_provenance(item.tags)
+        source_id = self.recorded_targets.get((item.kind, item.id))
+        if source_id is not None:  # the source's own copy record
+            record = self.target.records[(item.kind, source_id)]
+            return Provenance(self.source_host, source_id, record.source_created)
+        return _recorded_parent(item, self.target.copied_in.get((item.kind, item.id)))
+
+    def _compare(self, item: ItemInfo, existing: ItemInfo, created: str | None) -> Decision:
+        """Same id at the target: the same build (up to date, unless diverged), stale, or somebody
+        else's item."""
+        ours = self._target_parent(existing)
+        theirs = self._source_parent(item)
+        existing_built = stamp(existing.created_at)
+        # 1. The target's item is a copy of this source item.
+        if ours is not None and ours.source == self.source_host and ours.source_id == item.id:
+            if ours.source_created == created or created is None:
+                how = "provenance" if _tagged(existing) else "copy record"
+                return self._same_build(item, existing, f"{how} matches the source build", replace=True)
+            return (
+                PlanAction.RECOPY,
+                f"the source was rebuilt (copied build {ours.source_created}, source build {created})",
+                item.id,
+                False,
+            )
+        # 2. The source's item is a copy of the target's (synced back after a failover).
+        if theirs is not None and theirs.source == self.target_host and theirs.source_id == existing.id:
+            if theirs.source_created == existing_built:
+                reason = "the source's item is a copy of this build of the target's item"
+                return self._same_build(item, existing, reason, replace=False)
+            if _newer(existing_built, theirs.source_created):
+                reason = "the target rebuilt its item after the source copied it; nothing to copy back"
+                return PlanAction.UP_TO_DATE, reason, item.id, False
+            return (
+                PlanAction.BLOCKED,
+                f"the source's item is a copy of build {theirs.source_created} of the target's item, "
+                f"which is an older build ({existing_built}); it is not overwritten",
+                item.id,
+                False,
+            )
+        # 3. Both are copies of the same item elsewhere.
+        if (
+            ours is not None
+            and theirs is not None
+            and (ours.source, ours.source_id)
+            == (
+                theirs.source,
+                theirs.source_id,
+            )
+        ):
+            origin = f"{ours.source}/{ours.source_id}"
+            if ours.source_created == theirs.source_created:
+                reason = f"both are copies of {origin}, same build"
+                return self._same_build(item, existing, reason, replace=False)
+            if _newer(ours.source_created, theirs.source_created):
+                return PlanAction.UP_TO_DATE, f"the target holds a newer build of {origin}", item.id, False
+            return (
+                PlanAction.BLOCKED,
+                f"the target holds an older build of {origin} ({ours.source_created}; the source's copy "
+                f"is of {theirs.source_created}); a sync from that resource updates it",
+                item.id,
+                False,
+            )
+        # 4. The target's item went to the source in a failback and the source has rebuilt it since:
+        #    the source is the authority for this id again.
+        handed = self.target.reverse.get((existing.kind, existing.id))
+        if handed is not None and handed.target_id == item.id and _newer(created, existing_built):
+            return (
+                PlanAction.RECOPY,
+                f"the target's item was copied to the source after a failover (build {existing_built}) "
+                f"and the source has rebuilt it since (build {created})",
+                item.id,
+                False,
+            )
+        if ours is not None and _tagged(existing):
+            return (
+                PlanAction.BLOCKED,
+                f"the target's item with this id is a copy of {ours.source}/{ours.source_id}, not of "
+                "this source item; it is not overwritten",
+                item.id,
+                False,
+            )
+        if item.kind is ItemKind.CLASSIFIER and (
+            item.created_at is None
+            or (existing.created_at is not None and existing.created_at >= item.created_at)
+        ):
+            reason = "no copy record; the target's classifier is newer than the source build"
+            return self._same_build(item, existing, reason, replace=False)
+        return (
+            PlanAction.BLOCKED,
+            "an item with this id exists at the target that docintel-dr did not copy from this source "
+            "(trained at both?); delete it there or exclude the id",
+            item.id,
+            False,
+        )
+
+    def _same_build(self, item: ItemInfo, existing: ItemInfo, reason: str, *, replace: bool) -> Decision:
+        """The target holds the source's build: up to date, unless its docTypes or field schemas
+        differ (diverged): the source's own copy is copied again, another item is left alone."""
+        found = integrity.compare(item, existing)
+        if not found:
+            return PlanAction.UP_TO_DATE, reason, existing.id, False
+        why = f"diverged: the target's item differs from the source's ({integrity.describe(found)})"
+        if replace:
+            return PlanAction.RECOPY, why, existing.id, True
+        return PlanAction.BLOCKED, why + "; it is not overwritten", existing.id, True
+
+    def _decide_v21(self, item: ItemInfo, created: str | None) -> Decision:
+        """v2.1: the target mints the id; copy records say which target model is which."""
+        record = self.target.records.get((item.kind, item.id))
+        models = self.at_target[item.kind]
+        if record is not None and record.target_id in models:
+            self.matched.add((item.kind, record.target_id))
+            if record.source_created == created:
+                existing = models[record.target_id]
+                return self._same_build(item, existing, "copy record matches the source build", replace=True)
+            return PlanAction.RECOPY, "the source was rebuilt since it was copied", record.target_id, False
+        theirs = self._source_parent(item)
+        if theirs is not None and theirs.source == self.target_host and theirs.source_id in models:
+            # A copy of the target's model (synced back after a failover).
+            existing = models[theirs.source_id]
+            self.matched.add((item.kind, existing.id))
+            if theirs.source_created == stamp(existing.created_at):
+                reason = "the source's model is a copy of this build of the target's model"
+                return self._same_build(item, existing, reason, replace=False)
+            return (
+                PlanAction.UP_TO_DATE,
+                "the source's model is a copy of another build of the target's model; nothing to copy back",
+                existing.id,
+                False,
+            )
+        if theirs is not None:
+            for existing in models.values():
+                ours = self._target_parent(existing)
+                if ours is not None and (ours.source, ours.source_id) == (theirs.source, theirs.source_id):
+                    self.matched.add((item.kind, existing.id))
+                    if ours.source_created == theirs.source_created:
+                        reason = f"both are copies of {ours.source}/{ours.source_id}, same build"
+                        return self._same_build(item, existing, reason, replace=False)
+        return PlanAction.COPY, "missing at the target", None, False
 
     def _component_problem(self, item: ItemInfo) -> str | None:
         for component in item.component_ids:
@@ -412,56 +608,10 @@ class _TargetPlanning:
         return orphans
 
     def _ownership(self, item: ItemInfo) -> tuple[bool, str | None]:
-        """Whether a target item is provably a copy made by this tool from this source, and of which id."""
-        provenance = read_provenance(item.tags)
-        if provenance is not None:
-            return (True, provenance.source_id) if provenance.source == self.source_host else (False, None)
-        source_id = self.recorded_targets.get((item.kind, item.id))
-        return (source_id is not None), source_id
-
-
-def _compare(
-    item: ItemInfo, existing: ItemInfo, record: CopyRecord | None, source_host: str, created: str | None
-) -> Decision:
-    """Same id at the target: up to date, stale, or somebody else's item."""
-    if item.kind is ItemKind.MODEL:
-        provenance = read_provenance(existing.tags)
-        if provenance is not None:
-            if provenance.source != source_host or provenance.source_id != item.id:
-                return (
-                    PlanAction.BLOCKED,
-                    f"the target's item with this id is a copy of {provenance.source}/"
-                    f"{provenance.source_id}, not of this source item; it is not overwritten",
-                    item.id,
-                )
-            if provenance.source_created == created or created is None:
-                return PlanAction.UP_TO_DATE, "provenance matches the source build", item.id
-            return (
-                PlanAction.RECOPY,
-                f"the source was rebuilt (copied build {provenance.source_created}, source build {created})",
-                item.id,
-            )
-    # Classifiers (no tags), or a model without provenance: the copy record decides.
-    if record is not None and record.target_id == item.id:
-        if record.source_created == created or created is None:
-            return PlanAction.UP_TO_DATE, "copy record matches the source build", item.id
-        return (
-            PlanAction.RECOPY,
-            f"the source was rebuilt (copied build {record.source_created}, source build {created})",
-            item.id,
-        )
-    if item.kind is ItemKind.CLASSIFIER and (
-        item.created_at is None
-        or (existing.created_at is not None and existing.created_at >= item.created_at)
-    ):
-        return (
-            PlanAction.UP_TO_DATE,
-            "no copy record; the target's classifier is newer than the source build",
-            item.id,
-        )
-    return (
-        PlanAction.BLOCKED,
-        "an item with this id exists at the target that docintel-dr did not copy; "
-        "delete it there or exclude the id",
-        item.id,
-    )
+        """Whether a target item is provably a copy made by this tool from this source, and of which id.
+        An item copied from elsewhere, or built at the target (the primary's own items, seen from a
+        failback's source), is never ours."""
+        parent = self._target_parent(item)
+        if parent is not None and parent.source == self.source_host:
+            return True, parent.source_id
+        return False, None

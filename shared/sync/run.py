@@ -11,6 +11,10 @@ items, holds stale ones, cannot take some, or cannot be reached).
 
 A source that cannot be listed ends the run as ``failed`` with its event; a target that cannot be
 listed is reported unreachable and the others are synced. The next run heals whatever is missing.
+
+The source is the primary unless `source` names another resource: a failback, after an outage,
+copies what was trained or changed at the secondary back to the recovered primary (default target:
+the primary). Such a run never deletes orphans: the target's own items are not its to prune.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from shared.docintel import DocIntelClient, DocIntelError, ItemNotFound
 from shared.events import EventPublisher
 from shared.jsondoc import JsonObject
 from shared.settings import Settings
-from shared.status.rows import StatusRows
+from shared.status.rows import StatusRows, source_summary_key
 from shared.status.snapshot import record_outcome, record_plan, record_source
 from shared.sync.events import sync_events
 from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
@@ -143,28 +147,32 @@ async def run_sync(
     clock: Callable[[], datetime] = utcnow,
     sync_id: str | None = None,
     status: StatusRows | None = None,
+    source: str | None = None,
 ) -> SyncReport:
     """One sync run. Never raises for service failures: they end up in the report (and events).
-    With `status`, what it saw and did is written to the DR status rows (dry runs too)."""
+    With `status`, what it saw and did is written to the DR status rows (dry runs too). `source`:
+    the resource to copy from (default: the primary; see the module's docstring)."""
     started = clock()
+    source_alias = source or settings.primary
     report = SyncReport(
         sync_id=sync_id or new_sync_id(started),
         trigger=trigger,
         dry_run=dry_run,
         started_at=started,
-        source_alias=settings.primary,
+        source_alias=source_alias,
     )
     inventory = await gather_inventory(
-        settings, clients, records, list(targets) if targets else list(settings.secondaries)
+        settings, clients, records, list(targets or default_targets(settings, source_alias)), source_alias
     )
     if inventory.source is None:
-        report.error = f"the source '{settings.primary}' could not be listed: {inventory.error}"
+        report.error = f"the source '{source_alias}' could not be listed: {inventory.error}"
     else:
+        pruning = settings.sync_prune if prune is None else prune
         report.plan = plan(
             inventory.source,
             inventory.targets,
             filters=Filters.from_settings(settings),
-            prune=settings.sync_prune if prune is None else prune,
+            prune=pruning and source_alias == settings.primary,
         )
         tel.record_plan(report.plan, clock())
         if status is not None:
@@ -172,14 +180,15 @@ async def run_sync(
                 target_plan = report.plan.targets[inventory_of_target.alias]
                 await record_plan(status, target_plan, inventory_of_target, report.sync_id)
         if not dry_run:
-            execution = Execution(clients, executor, records, settings.primary, concurrency, progress)
+            execution = Execution(clients, executor, records, source_alias, concurrency, progress)
+            execution.page_source = None if source_alias == settings.primary else source_alias
             await execution.run(
-                report, report.plan, max_jobs or settings.sync_page_size, pacing_slot(settings)
+                report, report.plan, max_jobs or settings.sync_page_size, pacing_slot(settings, source_alias)
             )
     report.finished_at = clock()
     tel.record_sync_run(report)
     if status is not None:
-        await _record_status(status, report)
+        await _record_status(status, report, settings.primary)
     log.info(
         "sync %s %s: %s, jobs %s",
         report.sync_id,
@@ -192,11 +201,21 @@ async def run_sync(
     return report
 
 
-async def _record_status(rows: StatusRows, report: SyncReport) -> None:
+def default_targets(settings: Settings, source_alias: str) -> list[str]:
+    """Every secondary for a sync from the primary; the primary for a sync from elsewhere (a
+    failback)."""
+    if source_alias == settings.primary:
+        return list(settings.secondaries)
+    return [settings.primary]
+
+
+async def _record_status(rows: StatusRows, report: SyncReport, primary: str) -> None:
     assert report.finished_at is not None
     sync_id, finished_at, status = report.sync_id, report.finished_at, report.status
     await record_source(
         rows,
+        key=source_summary_key(report.source_alias, primary),
+        source=report.source_alias,
         reachable=report.plan is not None,
         error=report.error,
         sync_id=sync_id,
@@ -206,7 +225,13 @@ async def _record_status(rows: StatusRows, report: SyncReport) -> None:
     if report.plan is not None:
         for target_plan in report.plan.targets.values():
             await record_outcome(
-                rows, target_plan, report.copies, sync_id=sync_id, finished_at=finished_at, sync_status=status
+                rows,
+                target_plan,
+                report.copies,
+                source=report.source_alias,
+                sync_id=sync_id,
+                finished_at=finished_at,
+                sync_status=status,
             )
 
 
@@ -225,7 +250,7 @@ async def continue_sync(
     assert pages is not None, "only the pipeline continues a sync in pages"
     began = time.monotonic()
     page = await pages.read(message)
-    execution = Execution(clients, executor, records, settings.primary, concurrency, None)
+    execution = Execution(clients, executor, records, message.source or settings.primary, concurrency, None)
 
     async def submit(index: int, sequence: int, item: PlanItem) -> CopyResult:
         result = await execution.copy(item, due=began + index * pages.slot)
@@ -268,6 +293,8 @@ class Execution:
         self.progress = progress
         self.done = 0
         self.total = 0
+        #: What the pages of this sync name as its source (None: the primary).
+        self.page_source: str | None = None
 
     async def run(self, report: SyncReport, the_plan: Plan, page_size: int, slot: float) -> None:
         began = time.monotonic()
@@ -284,7 +311,7 @@ class Execution:
         if later and pages is not None:
             # The first later page is due when this one's last slot is (slots count from `began`).
             start_in = len(now_work) * slot - (time.monotonic() - began)
-            await pages.schedule(report.sync_id, later, start_in=start_in)
+            await pages.schedule(report.sync_id, later, start_in=start_in, source=self.page_source)
         status = CopyStatus.SCHEDULED if pages is not None else CopyStatus.DEFERRED
         report.copies.extend(CopyResult(item, status, target_id=item.target_id) for item in later)
         report.deletions.extend(await asyncio.gather(*(self._prune(item) for item in deletions)))

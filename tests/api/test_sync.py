@@ -78,3 +78,32 @@ async def test_a_source_outage_answers_503_with_the_failed_summary(stack, fresh)
     response = await function_app.sync(request("POST", "sync"))
     assert response.status_code == 503
     assert body_of(response)["sync"]["status"] == "failed"
+
+
+async def test_a_failback_sync_takes_a_source_alias_and_defaults_to_the_primary_as_target(stack, fresh):
+    fresh["westus2"].seed({"models": [{"modelId": "trained-in-outage"}]})
+
+    response = await function_app.sync(request("POST", "sync", {"source": "westus2", "dryRun": "true"}))
+
+    assert response.status_code == 200
+    body = body_of(response)
+    assert body["source"] == "westus2" and list(body["targets"]) == ["primary"]
+    [item] = body["targets"]["primary"]["items"]
+    assert (item["sourceId"], item["action"], item["diverged"]) == ("trained-in-outage", "copy", False)
+    # Its rows are the primary's status, as the failback saw it.
+    status = body_of(await function_app.status(request("GET", "status", {"target": "primary"})))
+    assert status["targets"]["primary"]["lastSync"]["source"] == "westus2"
+    assert [i["state"] for i in status["items"]] == ["missing"]
+
+
+async def test_a_sync_source_is_an_alias_never_an_endpoint(stack):
+    for source in ("nowhere", "https://evil.example.com", "127.0.0.1:1"):
+        response = await function_app.sync(request("POST", "sync", {"source": source}))
+        assert response.status_code == 400 and response.mimetype == "application/problem+json"
+        problem = body_of(response)
+        assert problem["code"] == "unknown-alias"
+        assert "northeurope, primary, westus2" in problem["detail"]
+    response = await function_app.sync(request("POST", "sync", {"source": "westus2", "targets": "westus2"}))
+    assert response.status_code == 400 and body_of(response)["code"] == "unknown-alias"
+    response = await function_app.sync(request("POST", "sync", {"targets": "primary"}))
+    assert response.status_code == 400 and body_of(response)["code"] == "unknown-alias"

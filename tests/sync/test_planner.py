@@ -278,6 +278,7 @@ def test_the_plan_as_json():
             "reason": "missing at the target",
             "sourceCreated": "2026-01-05T08:30:00Z",
             "delete": False,
+            "diverged": False,
         }
     ]
 
