@@ -1,8 +1,9 @@
 """The ``docintel-dr`` command: runbook operations without the function app.
 
-    docintel-dr sync [--dry-run] [--targets ALIAS ...] [--json]
+    docintel-dr sync [--dry-run] [--source ALIAS] [--targets ALIAS ...] [--json]
     docintel-dr status [--targets ALIAS ...] [--json]
     docintel-dr copy ID [--kind model|classifier] [--to ALIAS ...] [--json]
+    docintel-dr failover check --to ALIAS [--no-refresh] [--json]
 
 Settings come from the environment, filling in from ``local.settings.json`` (``--settings PATH``).
 The commands use the same planner and client as the app, directly against the configured
@@ -10,7 +11,7 @@ resources: ``sync`` and ``copy`` authorize, copy and poll until done themselves 
 they work during an outage of the app or from a CI job after training.
 
 Exit codes: 0 success, 1 partial failure (something failed, is blocked, out of sync or
-unreachable), 2 error (bad configuration or usage).
+unreachable; for ``failover check``: not safe to fail over), 2 error (bad configuration or usage).
 
 Subcommands are one function each, registered in ``COMMANDS`` at the bottom: add yours there.
 """
@@ -147,16 +148,26 @@ async def open_runtime(settings: Settings) -> Runtime:
     return runtime
 
 
-def _targets(settings: Settings, names: Sequence[str] | None) -> list[str] | None:
+def _targets(settings: Settings, names: Sequence[str] | None, source: str | None = "") -> list[str] | None:
+    """Target aliases from the command line (comma-separated or not), each configured and not the
+    source (`source`: the primary when not given; None: any alias)."""
     if not names:
         return None
-    targets = [t.lower() for name in names for t in name.split(",") if t.strip()]
+    targets = list(dict.fromkeys(t.strip().lower() for name in names for t in name.split(",") if t.strip()))
     unknown = [t for t in targets if t not in settings.resources]
     if unknown:
         raise UsageError(f"unknown alias(es) {', '.join(unknown)}; configured: {', '.join(settings.aliases)}")
-    if settings.primary in targets:
-        raise UsageError(f"'{settings.primary}' is the source; it cannot be a target")
+    source = settings.primary if source == "" else source
+    if source is not None and source in targets:
+        raise UsageError(f"'{source}' is the source; it cannot be a target")
     return targets
+
+
+def _source(settings: Settings, name: str | None) -> str:
+    source = (name or settings.primary).strip().lower()
+    if source not in settings.resources:
+        raise UsageError(f"unknown source alias {source}; configured: {', '.join(settings.aliases)}")
+    return source
 
 
 # --- sync -----------------------------------------------------------------------------------------
@@ -164,7 +175,17 @@ def _targets(settings: Settings, names: Sequence[str] | None) -> list[str] | Non
 
 def sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="plan only: show what would be copied")
-    parser.add_argument("--targets", nargs="+", metavar="ALIAS", help="only these targets (default: all)")
+    parser.add_argument(
+        "--source",
+        metavar="ALIAS",
+        help="copy from this resource (default: the primary); a secondary for a failback",
+    )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        metavar="ALIAS",
+        help="only these targets (default: every secondary; from another source: the primary)",
+    )
     parser.add_argument("--max-jobs", type=int, default=None, help="copies per run (default: setting)")
     parser.add_argument("--concurrency", type=int, default=8, help="copies in flight at once")
 
@@ -174,13 +195,14 @@ async def _sync(args: argparse.Namespace, out: TextIO) -> int:
     from shared.sync.run import run_sync
 
     settings = load(args)
-    targets = _targets(settings, args.targets)
+    source = _source(settings, args.source)
+    targets = _targets(settings, args.targets, source)
     runtime = await open_runtime(settings)
     try:
         report = await run_sync(
             settings,
             runtime.clients,
-            DirectExecutor(settings, runtime.clients, runtime.records),
+            DirectExecutor(settings, runtime.clients, runtime.records, source_alias=source),
             runtime.records,
             dry_run=args.dry_run,
             targets=targets,
@@ -189,6 +211,7 @@ async def _sync(args: argparse.Namespace, out: TextIO) -> int:
             concurrency=args.concurrency,
             progress=None if args.json else ProgressLine(),
             status=runtime.status,
+            source=source,
         )
     finally:
         await runtime.aclose()
@@ -196,7 +219,8 @@ async def _sync(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         _dump(body, out)
     else:
-        out.write(f"sync {report.sync_id}: {report.status}{' (dry run)' if report.dry_run else ''}\n")
+        origin = f" from {source}" if source != settings.primary else ""
+        out.write(f"sync {report.sync_id}{origin}: {report.status}{' (dry run)' if report.dry_run else ''}\n")
         if report.error:
             out.write(f"error: {report.error}\n")
         rows = []
@@ -217,10 +241,12 @@ async def _sync(args: argparse.Namespace, out: TextIO) -> int:
                 f"{jobs['upToDate']} already there, {jobs['deferred']} deferred; {jobs['deleted']} deleted\n"
             )
         problems = [
-            [alias, i["kind"], i["sourceId"], i["action"], i["reason"]]
+            [alias, i["kind"], i["sourceId"], "diverged" if i["diverged"] else i["action"], i["reason"]]
             for alias, target in body["targets"].items()
             for i in target["items"]
-            if i["action"] == "blocked" or (report.dry_run and i["action"] in ("copy", "recopy"))
+            if i["action"] == "blocked"
+            or i["diverged"]
+            or (report.dry_run and i["action"] in ("copy", "recopy"))
         ]
         problems += [
             [
@@ -278,7 +304,8 @@ async def _status(args: argparse.Namespace, out: TextIO) -> int:
     from shared.status.report import MAX_PAGE_SIZE, StatusQuery, status_report
 
     settings = load(args)
-    targets = _targets(settings, args.targets) or list(settings.secondaries)
+    # Any configured resource: the primary has rows once a failback has synced into it.
+    targets = _targets(settings, args.targets, None) or list(settings.secondaries)
     states = _states(args)
     runtime = await open_runtime(settings)
     items: list[dict[str, Any]] = []
@@ -314,12 +341,12 @@ def _print_status(body: dict[str, Any], out: TextIO) -> None:
         c, last = target["counts"], target["lastSync"] or {}
         reachable = {True: "yes", False: "NO", None: "never synced"}[target["reachable"]]
         rows.append(
-            [alias, reachable, c["present"], c["missing"], c["stale"], c["blocked"], c["orphan"],
-             target["exposureSeconds"], target["oldestRecoveryPoint"], last.get("at")]
+            [alias, reachable, c["present"], c["missing"], c["stale"], c["blocked"], c["diverged"],
+             c["orphan"], target["exposureSeconds"], target["oldestRecoveryPoint"], last.get("at")]
         )  # fmt: skip
     if rows:
-        headers = ["target", "listed", "present", "missing", "stale", "blocked", "orphan", "exposure s",
-                   "oldest copy", "last sync"]  # fmt: skip
+        headers = ["target", "listed", "present", "missing", "stale", "blocked", "diverged", "orphan",
+                   "exposure s", "oldest copy", "last sync"]  # fmt: skip
         print_table(rows, headers, out)
     items = [
         [i["target"], i["kind"], i["sourceId"], i["state"], i["lastCopiedAt"],
@@ -400,6 +427,121 @@ def copy_command(args: argparse.Namespace) -> int:
     return asyncio.run(_copy(args, sys.stdout))
 
 
+# --- failover -------------------------------------------------------------------------------------
+
+
+def failover_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["check"], help="check: can the pipeline move to --to now?")
+    parser.add_argument("--to", required=True, metavar="ALIAS", help="the secondary to fail over to")
+    parser.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="read the last known status only (no listing of the resources)",
+    )
+
+
+async def _read_status(rows: StatusRows, target: str, primary: str) -> dict[str, Any]:
+    """The status report of one target, every page, every state."""
+    from shared.status.report import MAX_PAGE_SIZE, StatusQuery, status_report
+
+    body = await status_report(rows, StatusQuery([target], (), MAX_PAGE_SIZE), source_alias=primary)
+    items: list[dict[str, Any]] = list(body["items"])
+    token = body["continuationToken"]
+    while token:
+        page = await status_report(
+            rows, StatusQuery([target], (), MAX_PAGE_SIZE, token), source_alias=primary
+        )
+        items.extend(page["items"])
+        token = page["continuationToken"]
+    body["items"] = items
+    return body
+
+
+async def _failover(args: argparse.Namespace, out: TextIO) -> int:
+    """Refresh the target's status rows with a dry-run sync of it when the primary can be listed,
+    else probe the target and read the last known rows; then say whether a failover is safe."""
+    from shared.docintel import DocIntelError
+    from shared.status.failover import Refresh, assess
+    from shared.sync.executors import DirectExecutor
+    from shared.sync.inventory import list_items
+    from shared.sync.run import run_sync
+    from shared.timefmt import utcnow
+
+    settings = load(args)
+    target = args.to.strip().lower()
+    if target not in settings.resources:
+        raise UsageError(f"unknown alias {target}; configured: {', '.join(settings.aliases)}")
+    if target == settings.primary:
+        raise UsageError(
+            f"'{target}' is the primary; fail over to a secondary: {', '.join(settings.secondaries)}"
+        )
+    runtime = await open_runtime(settings)
+    try:
+        refresh = Refresh(source_listed=False, attempted=not args.no_refresh)
+        if not args.no_refresh:
+            report = await run_sync(
+                settings,
+                runtime.clients,
+                DirectExecutor(settings, runtime.clients, runtime.records),
+                runtime.records,
+                dry_run=True,
+                targets=[target],
+                trigger="cli",
+                status=runtime.status,
+            )
+            if report.plan is not None:
+                planned = report.plan.targets[target]
+                refresh = Refresh(True, None, True, planned.error is None, planned.error)
+            else:
+                try:
+                    held = await list_items(runtime.clients[target])
+                except DocIntelError as exc:
+                    refresh = Refresh(False, report.error, True, False, exc.message)
+                else:
+                    ids = frozenset((i.kind.value, i.id) for i in held)
+                    refresh = Refresh(False, report.error, True, True, None, ids)
+        body = await _read_status(runtime.status, target, settings.primary)
+    finally:
+        await runtime.aclose()
+    result = assess(body, target=target, primary=settings.primary, refresh=refresh, now=utcnow())
+    if args.json:
+        _dump(result, out)
+    else:
+        _print_failover(result, out)
+    return EXIT_OK if result["safe"] else EXIT_PARTIAL
+
+
+def _print_failover(result: dict[str, Any], out: TextIO) -> None:
+    from shared.status.failover import human
+
+    target, verdict = result["target"], "SAFE" if result["safe"] else "NOT SAFE"
+    why = "; ".join(result["problems"]) or f"every item of {result['source']} is present at {target}"
+    out.write(f"failover to {target}: {verdict}: {why}\n")
+    for note in result["notes"]:
+        out.write(f"  {note}\n")
+    c = result["counts"]
+    listed = {True: "yes", False: "NO", None: "unknown"}[result["targetReachable"]]
+    print_table(
+        [[target, listed, c["present"], c["missing"], c["stale"], c["blocked"], c["diverged"], c["orphan"],
+          human(result["exposureSeconds"]), result["oldestRecoveryPoint"], result["asOf"]]],
+        ["target", "listed", "present", "missing", "stale", "blocked", "diverged", "orphan", "exposure",
+         "oldest copy", "as of"],
+        out,
+    )  # fmt: skip
+    items = [
+        [i["kind"], i["sourceId"], i["state"], human(i["exposureSeconds"]), i["lastCopiedAt"],
+         (i["lastError"] or {}).get("message") or i["reason"]]
+        for i in result["items"]
+    ]  # fmt: skip
+    if items:
+        out.write("\n")
+        print_table(items, ["kind", "id", "state", "exposure", "last copy", "note"], out)
+
+
+def failover_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_failover(args, sys.stdout))
+
+
 # --- local stand-ins (local/) ---------------------------------------------------------------------
 
 
@@ -448,6 +590,11 @@ COMMANDS: dict[str, Command] = {
         "DR status: present / missing / stale / orphan per item and target", status_arguments, status_command
     ),
     "copy": Command("copy one item now (authorize, copy, wait)", copy_arguments, copy_command),
+    "failover": Command(
+        "failover check: is a secondary complete, and what would a failover to it lose?",
+        failover_arguments,
+        failover_command,
+    ),
     "local": Command(
         "run the whole stack locally (Azurite, emulators, the app)",
         local_arguments,
