@@ -314,6 +314,7 @@ class _TargetPlanning:
     outcome: dict[str, str | None] = field(default_factory=dict)
     #: Target ids matched to a source item (not orphans).
     matched: set[tuple[ItemKind, str]] = field(default_factory=set)
+    _v21_copies: dict[tuple[str, str], tuple[ItemInfo, Provenance]] | None = None
 
     def __post_init__(self) -> None:
         self.source_host = source_key(self.source.endpoint)
@@ -546,15 +547,24 @@ class _TargetPlanning:
                 existing.id,
                 False,
             )
-        if theirs is not None:
-            for existing in models.values():
-                ours = self._target_parent(existing)
-                if ours is not None and (ours.source, ours.source_id) == (theirs.source, theirs.source_id):
-                    self.matched.add((item.kind, existing.id))
-                    if ours.source_created == theirs.source_created:
-                        reason = f"both are copies of {ours.source}/{ours.source_id}, same build"
-                        return self._same_build(item, existing, reason, replace=False)
+        sibling = self._copies_at_target().get((theirs.source, theirs.source_id)) if theirs else None
+        if theirs is not None and sibling is not None:
+            existing, ours = sibling
+            self.matched.add((item.kind, existing.id))
+            if ours.source_created == theirs.source_created:
+                reason = f"both are copies of {ours.source}/{ours.source_id}, same build"
+                return self._same_build(item, existing, reason, replace=False)
         return PlanAction.COPY, "missing at the target", None, False
+
+    def _copies_at_target(self) -> dict[tuple[str, str], tuple[ItemInfo, Provenance]]:
+        """The target's v2.1 models that are copies, by (origin host, origin id); built once."""
+        if self._v21_copies is None:
+            self._v21_copies = {}
+            for existing in self.at_target[ItemKind.MODEL].values():
+                parent = self._target_parent(existing) if existing.legacy_v21 else None
+                if parent is not None:
+                    self._v21_copies[(parent.source, parent.source_id)] = (existing, parent)
+        return self._v21_copies
 
     def _component_problem(self, item: ItemInfo) -> str | None:
         for component in item.component_ids:
