@@ -15,7 +15,8 @@ Metrics (meter ``docintel_dr``):
 * ``docintel_dr.items`` (gauge): what a sync's plan found at each target, by ``target`` and ``state``
   (present / missing / stale / orphan / blocked / diverged).
 * ``docintel_dr.exposure.seconds`` (gauge, s): per ``target``, the longest an item has been missing
-  there (since the source item was created) or stale (since the source was rebuilt); 0 when none is.
+  there (since the source item was created), stale (since the source was rebuilt) or diverged; 0 when
+  none is.
 * ``docintel_dr.sync.runs`` (counter): sync runs, by ``outcome`` (succeeded / partial / failed),
   ``trigger``, ``source_listed`` (whether the source could be listed) and ``dry_run``.
 

@@ -329,17 +329,21 @@ ADDRESS_MESSAGE = (
 
 
 def fleet(now: datetime) -> tuple[list[ItemStatus], list[Job]]:
-    """Mostly present, some missing, stale, blocked and orphan, differing per target; failed jobs for
-    some missing ones; one item whose id and error message look like markup."""
+    """Mostly present, some missing, stale, blocked, diverged and orphan, differing per target; failed
+    jobs for some missing ones; one item whose id and error message look like markup."""
     rows, failed = [], []
     for n, target in enumerate(TARGETS):
         for i in range(ITEMS):
             kind = ItemKind.CLASSIFIER if i % 11 == 0 else ItemKind.MODEL
             source_id = HOSTILE_ID if i == 0 else f"{kind.value}-{i:05d}"
-            state = {0: ItemState.MISSING, 1: ItemState.STALE, 2: ItemState.BLOCKED, 3: ItemState.ORPHAN}.get(
-                (i + n) % 25, ItemState.PRESENT
-            )
-            exposed = state in (ItemState.MISSING, ItemState.STALE, ItemState.BLOCKED)
+            state = {
+                0: ItemState.MISSING,
+                1: ItemState.STALE,
+                2: ItemState.BLOCKED,
+                3: ItemState.ORPHAN,
+                4: ItemState.DIVERGED,
+            }.get((i + n) % 25, ItemState.PRESENT)
+            exposed = state.exposed
             if state is ItemState.MISSING and i % 4 == 0:
                 failed.append(
                     job_row(
@@ -439,6 +443,16 @@ def test_5500_items_at_3_targets_render_within_the_budget_and_stay_text(browser,
         timings["state_filter_s"] = time.monotonic() - start
         assert set(shown_ids(browser)) == blocked
         click_state(browser, "blocked")
+        wait_shown(browser, "every row again", ITEMS)
+        diverged = {r.source_id for r in rows if r.state is ItemState.DIVERGED}
+        click_state(browser, "diverged")
+        wait_shown(browser, "the diverged filter", len(diverged), states=("diverged",))
+        assert set(shown_ids(browser)) == diverged
+        some = sorted(diverged)[0]
+        [target] = [r.target for r in rows if r.source_id == some and r.state is ItemState.DIVERGED][:1]
+        found = cell(browser, some, target)
+        assert "st-diverged" in found["classes"] and "exposed" in found["text"], found
+        click_state(browser, "diverged")
         wait_shown(browser, "every row again", ITEMS)
 
         # Markup from the service stays text: no element made from it, no script run.

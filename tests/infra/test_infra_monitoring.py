@@ -397,7 +397,7 @@ def test_workbook_shows_the_dr_matrix_durations_and_failures() -> None:
     queries = _queries(json.loads(WORKBOOK.read_text(encoding="utf-8")))
     matrix = queries["dr-matrix-targets"]
     assert '"docintel_dr.items"' in matrix and '"docintel_dr.exposure.seconds"' in matrix
-    for state in ("present", "missing", "stale", "orphan", "blocked"):
+    for state in ("present", "missing", "stale", "orphan", "blocked", "diverged"):
         assert f'state == "{state}"' in matrix
     assert "evaluate pivot(target" in queries["dr-matrix-items"], "items x targets"
     assert '"docintel_dr.copy.duration"' in queries["copy-durations"]
