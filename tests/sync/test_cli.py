@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from shared.cli import main
 from shared.docintel import DocIntelClient, ItemKind
 from tests.stack import FAST_CLIENT
+
+_tables = itertools.count(1)
 
 
 @pytest.fixture
@@ -23,8 +26,9 @@ def settings_file(azurite, fresh, tmp_path, monkeypatch) -> Path:
         "AzureWebJobsStorage": azurite.connection_string,
         "DR_PRIMARY": "primary",
         "DR_SECONDARIES": "westus2,northeurope",
-        "DR_STATE_TABLE": f"clistate{os.getpid()}{id(tmp_path) % 10**6}",
-        "DR_JOBS_TABLE": f"clijobs{os.getpid()}{id(tmp_path) % 10**6}",
+        # Tables of their own for each test (an object id may come back in a later test).
+        "DR_STATE_TABLE": f"clistate{os.getpid()}x{next(_tables)}",
+        "DR_JOBS_TABLE": f"clijobs{os.getpid()}x{next(_tables)}",
         **FAST_CLIENT,
     }
     for alias, emulator in fresh.items():
