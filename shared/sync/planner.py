@@ -289,6 +289,11 @@ def _tagged(item: ItemInfo) -> bool:
     return item.kind is ItemKind.MODEL and not item.legacy_v21
 
 
+def _same_origin(a: Provenance, b: Provenance) -> bool:
+    """Copies of the same item (of any build)."""
+    return (a.source, a.source_id) == (b.source, b.source_id)
+
+
 def _newer(a: str | None, b: str | None) -> bool:
     """Whether build time `a` is after `b` (stamps: ISO 8601, UTC, whole seconds, so text order is
     time order); False when either is unknown."""
@@ -415,13 +420,17 @@ class _TargetPlanning:
         return _recorded_parent(item, self.source.copied_in.get((item.kind, item.id)))
 
     def _target_parent(self, item: ItemInfo) -> Provenance | None:
-        """Where the target's item was copied from (None: it was built at the target)."""
-        if _tagged(item):
-            return read_provenance(item.tags)
+        """Where the target's item was copied from (None: it was built at the target): its tags, else
+        the source's own copy record of it, else (kinds without tags) any record of a copy into it."""
+        tagged = read_provenance(item.tags) if _tagged(item) else None
+        if tagged is not None:
+            return tagged
         source_id = self.recorded_targets.get((item.kind, item.id))
-        if source_id is not None:  # the source's own copy record
+        if source_id is not None:
             record = self.target.records[(item.kind, source_id)]
             return Provenance(self.source_host, source_id, record.source_created)
+        if _tagged(item):
+            return None
         return _recorded_parent(item, self.target.copied_in.get((item.kind, item.id)))
 
     def _compare(self, item: ItemInfo, existing: ItemInfo, created: str | None) -> Decision:
@@ -457,15 +466,7 @@ class _TargetPlanning:
                 False,
             )
         # 3. Both are copies of the same item elsewhere.
-        if (
-            ours is not None
-            and theirs is not None
-            and (ours.source, ours.source_id)
-            == (
-                theirs.source,
-                theirs.source_id,
-            )
-        ):
+        if ours is not None and theirs is not None and _same_origin(ours, theirs):
             origin = f"{ours.source}/{ours.source_id}"
             if ours.source_created == theirs.source_created:
                 reason = f"both are copies of {origin}, same build"
