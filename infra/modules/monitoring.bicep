@@ -193,7 +193,7 @@ resource copyFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   ]
 }
 
-// A target's exposure (the longest an item has been missing or stale there) above the RPO, one alert
+// A target's exposure (the longest an item has lacked a current, matching copy there (missing, stale, blocked or diverged)) above the RPO, one alert
 // per target. The latest value the app reported within the sync window counts.
 var exposureQuery = join([
   'customMetrics'
@@ -212,7 +212,7 @@ resource exposureAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   identity: ruleIdentity
   properties: {
     displayName: 'docintel-dr: exposure above the RPO'
-    description: 'At a target, an item has been missing or stale for longer than the RPO (DR_RPO_TARGET_HOURS = ${rpoTargetHours} h). GET /api/status or docintel-dr status names the items; docintel-dr sync copies them.'
+    description: 'At a target, an item has lacked a current, matching copy (missing, stale, blocked or diverged) for longer than the RPO (DR_RPO_TARGET_HOURS = ${rpoTargetHours} h). GET /api/status or docintel-dr status names the items; docintel-dr sync copies them.'
     severity: 1
     enabled: true
     scopes: [
