@@ -356,10 +356,12 @@ def job_row(stack: LocalStack, job_id: str) -> dict[str, Any] | None:
     from azure.core.exceptions import ResourceNotFoundError
     from azure.data.tables import TableClient
 
+    from shared.copy.jobs import partition_of
+
     table = stack.values.get("DR_JOBS_TABLE", "copyjobs")
     with TableClient.from_connection_string(stack.values["AzureWebJobsStorage"], table) as client:
         try:
-            entity = dict(client.get_entity("job", job_id))
+            entity = dict(client.get_entity(partition_of(job_id), job_id))
         except ResourceNotFoundError:
             return None
     entity.pop("authorization", None)  # a secret: never printed
