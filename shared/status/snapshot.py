@@ -66,28 +66,19 @@ def result_status(result: CopyResult, sync_id: str, finished_at: datetime) -> It
     """What the sync's copies tell without a job: the target already held the item, or (the CLI's
     direct copies) it was copied, or its copy differs from the source."""
     item = result.item
-    if result.error is not None and result.error.code == DIVERGED:
-        return ItemStatus(
-            target=item.target_alias,
-            kind=item.kind,
-            source_id=item.source_id,
-            state=ItemState.DIVERGED,
-            target_id=result.target_id or item.target_id,
-            reason=result.error.message[:MAX_MESSAGE_CHARS],
-            source_created=item.source_created,
-            exposed_since=as_utc_datetime(item.source_created) or finished_at,
-            sync_id=sync_id,
-        )
-    if result.status not in (CopyStatus.UP_TO_DATE, CopyStatus.SUCCEEDED):
+    diverged = result.error is not None and result.error.code == DIVERGED
+    if not diverged and result.status not in (CopyStatus.UP_TO_DATE, CopyStatus.SUCCEEDED):
         return None
     return ItemStatus(
         target=item.target_alias,
         kind=item.kind,
         source_id=item.source_id,
-        state=ItemState.PRESENT,
+        state=ItemState.DIVERGED if diverged else ItemState.PRESENT,
         target_id=result.target_id or item.target_id,
+        reason=result.error.message[:MAX_MESSAGE_CHARS] if diverged and result.error else None,
         source_created=item.source_created,
-        last_copied_at=finished_at if result.status is CopyStatus.SUCCEEDED else None,
+        last_copied_at=finished_at if result.status is CopyStatus.SUCCEEDED and not diverged else None,
+        exposed_since=(as_utc_datetime(item.source_created) or finished_at) if diverged else None,
         sync_id=sync_id,
     )
 
