@@ -163,7 +163,7 @@ async def _kill_hosts(
         victim = d.fleet.kill_one()
         figures.host_kills += 1
         d.note(f"host {victim.index} killed")
-        if not storage_restarted and figures.host_kills >= 3:
+        if not storage_restarted:  # at the first kill: the load phase may end before a third
             storage_restarted = True
             await asyncio.to_thread(storage.restart, 3.0)
             figures.storage_restarts += 1
