@@ -69,7 +69,18 @@ def _jobs(connection: str) -> list[dict[str, Any]]:
         return list(
             table.query_entities(
                 ALL_JOBS_FILTER,
-                select=["status", "finished_at", "reauthorizations", "event_published"],
+                select=[
+                    "RowKey",
+                    "status",
+                    "finished_at",
+                    "reauthorizations",
+                    "event_published",
+                    "origin",
+                    "source_id",
+                    "target_alias",
+                    "created_at",
+                    "error_code",
+                ],
             )
         )
 
@@ -155,6 +166,10 @@ def measure(items: int = ITEMS, hosts: int = HOSTS) -> dict[str, Any]:
         body = reply.json()
         copied_twice = sum(1 for alias in TARGETS for e in emulators[alias].commits() if e["commits"] > 1)
         host_errors = fleet.log_text().count("Traceback")
+        by_copy: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for job in jobs:
+            by_copy.setdefault((str(job.get("source_id")), str(job.get("target_alias"))), []).append(job)
+        repeated = {copy: rows for copy, rows in by_copy.items() if len(rows) > 1}
     wall = last.astimezone(UTC).timestamp() - started
     return {
         "items": items,
@@ -172,6 +187,14 @@ def measure(items: int = ITEMS, hosts: int = HOSTS) -> dict[str, Any]:
         "peak_rss_mb": rss,
         "first_page": body["jobs"]["started"],
         "copied_twice": copied_twice,
+        "repeated": [
+            f"{source} -> {target}: "
+            + ", ".join(
+                f"{r.get('origin')} {r.get('status')}/{r.get('error_code') or '-'} at {r.get('created_at')}"
+                for r in rows
+            )
+            for (source, target), rows in sorted(repeated.items())
+        ],
         "host_errors": host_errors,
         "scheduled": body["jobs"].get("scheduled", 0),
     }
@@ -224,7 +247,8 @@ def run() -> list[dict[str, Any]]:
             "unit": "jobs",
             "target": "0",
             "how": f"job rows beyond one per copy; items copied twice at a target: {m['copied_twice']}; "
-            f"tracebacks in the host logs: {m['host_errors']}",
+            f"tracebacks in the host logs: {m['host_errors']}; copies with more than one job: "
+            f"{m['repeated'] or 'none'}",
         },
         {
             "name": "fleet_scale.app_cpu_ms_per_job",

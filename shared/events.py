@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from azure.core.messaging import CloudEvent
 
 from shared.jsondoc import JsonObject
+from shared.storage import transport_options
 from shared.timefmt import iso
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class EventGridPublisher:
             auth = credential
         else:
             raise ValueError("an Event Grid topic needs a key or a credential")
-        self._client = EventGridPublisherClient(endpoint, auth)
+        self._client = EventGridPublisherClient(endpoint, auth, **transport_options())
 
     async def publish(self, events: Sequence[AppEvent]) -> None:
         await self._client.send(list(events))

@@ -4,6 +4,7 @@ make the real host refuse to start (checked here so that the runner refuses them
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,16 @@ _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d{1,7})?)$")
 
 class HostConfigError(ValueError):
     """A host.json value the Functions host rejects at start-up."""
+
+
+def storage_client_options() -> dict[str, Any]:
+    """Azure SDK client options for the runner's own storage clients. The host's (.NET) clients do
+    not look up proxies per request; aiohttp with environment settings on does (and parses
+    ``.netrc``) in a thread on every request, so they are on only when a proxy is set."""
+    proxied = any(
+        os.environ.get(n) or os.environ.get(n.lower()) for n in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    )
+    return {"use_env_settings": proxied}
 
 
 def read_host_json(path: Path) -> dict[str, Any]:

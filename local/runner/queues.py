@@ -32,7 +32,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient
 
-from local.runner.config import HostConfigError, timespan_seconds
+from local.runner.config import HostConfigError, storage_client_options, timespan_seconds
 from local.runner.faults import FaultSwitches
 from local.runner.functions import FunctionSpec, encode_for_queue, resolve
 from local.runner.invocations import InvocationRecord, Record
@@ -352,7 +352,7 @@ def storage_client(values: Mapping[str, str], connection: str, queue: str) -> Qu
     name = connection or DEFAULT_CONNECTION
     value = values.get(name) or values.get("AzureWebJobs" + name)
     if value:
-        return QueueClient.from_connection_string(value, queue)
+        return QueueClient.from_connection_string(value, queue, **storage_client_options())
     uri = values.get(f"{name}__queueServiceUri") or (
         f"https://{values[f'{name}__accountName']}.queue.core.windows.net"
         if f"{name}__accountName" in values
@@ -368,7 +368,7 @@ def storage_client(values: Mapping[str, str], connection: str, queue: str) -> Qu
         if client_id
         else DefaultAzureCredential()
     )
-    return QueueClient(uri, queue, credential=credential)
+    return QueueClient(uri, queue, credential=credential, **storage_client_options())
 
 
 def queue_trigger(

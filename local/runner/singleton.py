@@ -27,7 +27,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, BlobServiceClient, LinearRetry
 
-from local.runner.config import HostConfigError, timespan_seconds
+from local.runner.config import HostConfigError, storage_client_options, timespan_seconds
 
 log = logging.getLogger("docintel_dr.local.host")
 
@@ -121,6 +121,7 @@ def blob_service(values: Mapping[str, str]) -> BlobServiceClient:
         "retry_policy": LinearRetry(backoff=1, random_jitter_range=0, retry_total=2),
         "connection_timeout": 5,
         "read_timeout": 15,
+        **storage_client_options(),
     }
     connection = values.get(STORAGE_CONNECTION)
     if connection:
