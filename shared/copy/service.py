@@ -66,6 +66,9 @@ class CopyRequest:
     authorize_now: bool = True
     #: Seconds until the job's first message is due: a sync spreads its jobs over the source's rate.
     start_in: float = 0.0
+    #: The job's id, when the caller makes its submit idempotent (a sync page handled again): if a
+    #: job with this id exists, it is the outcome and no other is created. One target only.
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class CopyService:
         target_id = request.target_id or request.source_id
         now = self.clock()
         job = Job(
-            job_id=new_job_id(now),
+            job_id=request.job_id or new_job_id(now),
             kind=spec.kind,
             source_alias=spec.source_alias,
             source_id=spec.source_id,
@@ -197,7 +200,13 @@ class CopyService:
     async def _create(self, request: CopyRequest, spec: CopySpec, job: Job) -> TargetOutcome:
         target = job.target_alias
         # The row first, then the claim: a claim always names a job that has a row.
-        await self.jobs.create(job)
+        try:
+            await self.jobs.create(job)
+        except JobConflict:
+            existing = await self.jobs.get(job.job_id) if request.job_id else None
+            if existing is None:
+                raise
+            return await self._submitted_before(existing, request.start_in)
         running = await self._claim(job, spec.content, job.created_at)
         if running is not None:
             await self.jobs.delete(job)
@@ -220,6 +229,15 @@ class CopyService:
             "job %s created: %s %s %s -> %s", job.job_id, job.kind, job.source_id, job.source_alias, target
         )
         return TargetOutcome(target, job=job)
+
+    async def _submitted_before(self, job: Job, start_in: float) -> TargetOutcome:
+        """The job a request with the same id created earlier. Still queued, it may never have been
+        sent (the earlier submit ended in between): its message goes again, which at worst is a
+        duplicate delivery, and the pipeline takes those."""
+        if job.status is JobStatus.QUEUED:
+            await self.requests.send(self._request_message(job), delay_seconds=start_in, early=True)
+        log.info("job %s was submitted before: %s", job.job_id, job.status.value)
+        return TargetOutcome(job.target_alias, job=job)
 
     async def _claim(self, job: Job, content: str, now: datetime) -> Job | None:
         """Claim the copy for `job`; the job that is already making it, if one is."""

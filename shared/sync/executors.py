@@ -91,7 +91,10 @@ class Executor(Protocol):
     #: Where copies beyond the first page continue (None: they are deferred to the next run).
     pages: SyncPages | None
 
-    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult: ...
+    async def copy(self, item: PlanItem, start_in: float = 0.0, job_id: str | None = None) -> CopyResult:
+        """Copy `item`, starting in `start_in` seconds. `job_id`: the id of the copy's job, the same
+        each time this copy is submitted again (where copies have jobs)."""
+        ...
 
 
 def _source_item(item: PlanItem) -> ItemInfo:
@@ -108,7 +111,7 @@ class PipelineExecutor:
         self.source_alias = source_alias
         self.pages = pages
 
-    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
+    async def copy(self, item: PlanItem, start_in: float = 0.0, job_id: str | None = None) -> CopyResult:
         source = _source_item(item)
         [outcome] = await self.service.submit(
             CopyRequest(
@@ -121,6 +124,7 @@ class PipelineExecutor:
                 source_item=source,
                 authorize_now=False,
                 start_in=start_in,
+                job_id=job_id,
             )
         )
         if outcome.job is not None:
@@ -156,8 +160,8 @@ class DirectExecutor:
         self._sleep = sleep
         self.pages: SyncPages | None = None
 
-    async def copy(self, item: PlanItem, start_in: float = 0.0) -> CopyResult:
-        source = _source_item(item)
+    async def copy(self, item: PlanItem, start_in: float = 0.0, job_id: str | None = None) -> CopyResult:
+        source = _source_item(item)  # the copy runs here and now: it has no job
         try:
             authorization = await self._authorize(item, source)
             if authorization is None:

@@ -16,13 +16,15 @@ calls reach the source at its rate; a 429 is still honoured (Retry-After) if oth
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.copy.jobs import created_before
 from shared.docintel import ItemInfo, ItemKind
 from shared.settings import ALIAS_PATTERN, Settings
 from shared.sync.planner import PlanAction, PlanItem
@@ -65,6 +67,26 @@ def pacing_slot(settings: Settings, source: str | None = None) -> float:
     per job."""
     rate = settings.resource(source or settings.primary).management_per_second
     return 1.0 / rate if rate else 0.0
+
+
+def sync_started_at(sync_id: str) -> datetime | None:
+    """When a sync began, from its id (``20261202T154501123Z-3fa2c1``); None for another id."""
+    try:
+        began = datetime.strptime(sync_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    millis = sync_id[15:18]
+    return began + timedelta(milliseconds=int(millis)) if millis.isdigit() else None
+
+
+def page_job_id(sync_id: str, sequence: int) -> str | None:
+    """The id of the job that makes copy `sequence` of a sync: the same each time its page is handled,
+    so that a page handled again (a retry, a duplicate delivery) finds its jobs instead of starting
+    more. It sorts as created when the sync began (job ids sort by creation time)."""
+    began = sync_started_at(sync_id)
+    if began is None:
+        return None
+    return created_before(began) + hashlib.sha256(f"{sync_id}/{sequence}".encode()).hexdigest()[:8]
 
 
 def _partition(sync_id: str) -> str:

@@ -39,7 +39,7 @@ from shared.sync.events import sync_events
 from shared.sync.executors import CopyResult, CopyStatus, ErrorInfo, Executor
 from shared.sync.filters import Filters
 from shared.sync.inventory import gather_inventory
-from shared.sync.pages import SyncPageMessage, pacing_slot
+from shared.sync.pages import SyncPageMessage, pacing_slot, page_job_id
 from shared.sync.planner import Plan, PlanAction, PlanItem, plan
 from shared.timefmt import iso, utcnow
 
@@ -253,7 +253,8 @@ async def continue_sync(
     execution = Execution(clients, executor, records, message.source or settings.primary, concurrency, None)
 
     async def submit(index: int, sequence: int, item: PlanItem) -> CopyResult:
-        result = await execution.copy(item, due=began + index * pages.slot)
+        job_id = page_job_id(message.sync_id, sequence)
+        result = await execution.copy(item, due=began + index * pages.slot, job_id=job_id)
         await pages.submitted(message, sequence)
         return result
 
@@ -341,16 +342,20 @@ class Execution:
             log.debug("copy record not removed", exc_info=True)
         return None
 
-    async def copy(self, item: PlanItem, *, due: float | None = None) -> CopyResult:
+    async def copy(
+        self, item: PlanItem, *, due: float | None = None, job_id: str | None = None
+    ) -> CopyResult:
         """Copy one item; its job's first step is due at `due` (`time.monotonic()`), its slot counted
-        from when the page began, however long the submits before it took."""
+        from when the page began, however long the submits before it took. `job_id`: see
+        `Executor.copy`."""
         async with self.semaphore:
             try:
                 if item.action is PlanAction.RECOPY and item.delete and item.target_id:
                     failure = await self._delete(item)
                     if failure is not None:
                         return CopyResult(item, CopyStatus.FAILED, target_id=item.target_id, error=failure)
-                return await self.executor.copy(item, max(0.0, due - time.monotonic()) if due else 0.0)
+                start_in = max(0.0, due - time.monotonic()) if due else 0.0
+                return await self.executor.copy(item, start_in, job_id)
             except DocIntelError as exc:
                 return CopyResult(item, CopyStatus.FAILED, error=ErrorInfo.of(exc))
             finally:
