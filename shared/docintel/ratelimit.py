@@ -13,8 +13,10 @@ slot. Limiters are shared by every ``DocIntelClient`` of the same endpoint in th
 (module-level registry), so several clients fanning out to one resource share one budget.
 Several processes (Functions scale-out) each have their own budget, so each limiter also takes the
 service's word for the shared one: a 429 cuts its rate by 30 %, and every success gives back a
-sliver of it (additive increase, multiplicative decrease, as TCP shares a link). Instances that together ask
-too much settle at their share within seconds, and a lone instance runs at the configured rate.
+sliver of it (additive increase, multiplicative decrease, as TCP shares a link). As TCP cuts once per
+round trip, the 429s of one overload (calls that were on their way at the old rate) cut once: a 429
+within a second of the last cut is its echo. Instances that together ask too much settle at their
+share within seconds, and a lone instance runs at the configured rate.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class RateLimits(BaseModel):
 #: configured rate (from 70 %, back in 60 successes: seconds at S0).
 THROTTLED_FACTOR = 0.7
 RECOVERY_PER_SUCCESS = 0.005
+#: 429s this soon after a cut answer calls made before it: they do not cut again.
+CUT_ECHO_SECONDS = 1.0
 
 
 class AsyncRateLimiter:
@@ -78,6 +82,7 @@ class AsyncRateLimiter:
         self._sleep = sleep
         # Theoretical arrival time of the next call (GCRA "TAT").
         self._tat: float | None = None
+        self._last_cut: float | None = None
 
     def reserve(self) -> float:
         """Claim the next slot; return how long the caller must wait for it (seconds)."""
@@ -90,7 +95,12 @@ class AsyncRateLimiter:
         return wait
 
     def throttled(self) -> None:
-        """The service answered 429: others share this budget. Slow down (not below 1/16 of the rate)."""
+        """The service answered 429: others share this budget. Slow down (not below 1/16 of the rate),
+        once per overload."""
+        now = self._clock()
+        if self._last_cut is not None and now - self._last_cut < CUT_ECHO_SECONDS:
+            return
+        self._last_cut = now
         self._set_rate(max(self.configured / 16, self.rate * THROTTLED_FACTOR))
 
     def succeeded(self) -> None:

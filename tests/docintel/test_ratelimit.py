@@ -86,8 +86,22 @@ def test_a_429_slows_the_rate_and_successes_win_it_back(clock: FakeClock) -> Non
     assert limiter.rate == 10  # never above what is configured
 
 
+def test_the_429s_of_one_burst_cut_the_rate_once(clock: FakeClock) -> None:
+    """Calls sent before the first 429 came back are answered 429 too: echoes, not news."""
+    limiter = AsyncRateLimiter(10, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        limiter.throttled()
+        clock.advance(0.1)
+    assert limiter.rate == pytest.approx(7)
+
+    clock.advance(1.0)
+    limiter.throttled()  # still too much a second on: another cut
+    assert limiter.rate == pytest.approx(4.9)
+
+
 def test_throttling_never_stops_the_calls(clock: FakeClock) -> None:
     limiter = AsyncRateLimiter(16, clock=clock, sleep=clock.sleep)
     for _ in range(20):
         limiter.throttled()
+        clock.advance(1.0)
     assert limiter.rate == pytest.approx(1)
