@@ -204,7 +204,7 @@ class CopyService:
             await self.jobs.create(job)
         except JobConflict:
             existing = await self.jobs.get(job.job_id) if request.job_id else None
-            if existing is None:
+            if existing is None or existing.copy_key != job.copy_key:
                 raise
             return await self._submitted_before(existing, request.start_in)
         running = await self._claim(job, spec.content, job.created_at)

@@ -82,11 +82,12 @@ def sync_started_at(sync_id: str) -> datetime | None:
 def page_job_id(sync_id: str, sequence: int) -> str | None:
     """The id of the job that makes copy `sequence` of a sync: the same each time its page is handled,
     so that a page handled again (a retry, a duplicate delivery) finds its jobs instead of starting
-    more. It sorts as created when the sync began (job ids sort by creation time)."""
+    more. It sorts as created when the sync began (job ids sort by creation time), then names the sync
+    (a digest of its id) and the copy (its sequence number, so no two copies of a sync share an id)."""
     began = sync_started_at(sync_id)
     if began is None:
         return None
-    return created_before(began) + hashlib.sha256(f"{sync_id}/{sequence}".encode()).hexdigest()[:8]
+    return f"{created_before(began)}{hashlib.sha256(sync_id.encode()).hexdigest()[:8]}{sequence:08x}"
 
 
 def _partition(sync_id: str) -> str:

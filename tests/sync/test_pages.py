@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.api.copies import JOB_ID_PATTERN
+from shared.copy.jobs import JobConflict, Origin
+from shared.copy.service import CopyRequest
+from shared.docintel import ItemKind
 from shared.sync.executors import CopyResult, PipelineExecutor
 from shared.sync.pages import page_job_id, sync_started_at
 from shared.sync.planner import PlanItem
@@ -128,7 +131,9 @@ def test_a_pages_job_ids_are_the_same_each_time_and_sort_with_the_syncs_start():
     sync_id = new_sync_id(began)
 
     assert sync_started_at(sync_id) == began
-    assert page_job_id(sync_id, 7) == page_job_id(sync_id, 7) != page_job_id(sync_id, 8)
+    assert page_job_id(sync_id, 7) == page_job_id(sync_id, 7)
+    # Every copy of a sync its own id, however many there are.
+    assert len({page_job_id(sync_id, sequence) for sequence in range(20_000)}) == 20_000
     # Job ids sort newest first: a later sync's jobs come before an earlier one's.
     later = new_sync_id(began + timedelta(seconds=1))
     assert str(page_job_id(later, 7)) < str(page_job_id(sync_id, 7))
@@ -138,3 +143,27 @@ def test_a_pages_job_ids_are_the_same_each_time_and_sort_with_the_syncs_start():
 def test_a_sync_id_without_its_start_time_gives_no_page_job_id():
     assert sync_started_at("manual-sync") is None
     assert page_job_id("manual-sync", 0) is None
+
+
+async def test_a_job_id_taken_by_another_copy_is_refused_not_mistaken_for_it(paged, fresh):
+    fresh["primary"].seed({"models": [{"modelId": "m1"}, {"modelId": "m2"}]})
+    job_id = page_job_id(new_sync_id(datetime.now(UTC)), 0)
+
+    def request(model: str) -> CopyRequest:
+        return CopyRequest(
+            kind=ItemKind.MODEL,
+            source_id=model,
+            source_alias="primary",
+            targets=["westus2"],
+            origin=Origin.SYNC,
+            authorize_now=False,
+            job_id=job_id,
+        )
+
+    [first] = await paged.service.submit(request("m1"))
+    [again] = await paged.service.submit(request("m1"))
+    assert first.job is not None and again.job is not None
+    assert again.job.job_id == first.job.job_id == job_id
+
+    with pytest.raises(JobConflict):
+        await paged.service.submit(request("m2"))
