@@ -33,7 +33,7 @@ PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 def transport_options() -> dict[str, Any]:
     """Options for the Azure SDK clients' aiohttp transport. With environment settings on (the SDK's
     default), aiohttp looks up the proxy variables and parses ``.netrc`` in a thread on *every*
-    request: about a third of the app's CPU per copy job. They are on only when a proxy is set."""
+    request: a quarter to a third of the app's CPU per copy job. They are on only when a proxy is set."""
     configured = any(os.environ.get(name) or os.environ.get(name.lower()) for name in PROXY_VARIABLES)
     return {"use_env_settings": configured}
 

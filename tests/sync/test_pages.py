@@ -97,6 +97,7 @@ async def test_a_page_handled_again_finds_the_jobs_it_made_and_makes_no_more(pag
     # Every job of the page, the failed submit's too, runs to its end before the page comes back
     # (so no claim of a running job can stand in for the page's own memory).
     made = [r.job_id for r in executor.results if r.job_id] + [executor.doomed_job_id]
+    handled_first = len(executor.results)
     pages_queue = paged.triggers.pop("sync-pages")
     try:
         await paged.pump(lambda: paged.jobs_terminal(made), timeout=60)
@@ -104,7 +105,7 @@ async def test_a_page_handled_again_finds_the_jobs_it_made_and_makes_no_more(pag
         paged.triggers["sync-pages"] = pages_queue
     await continue_sync(*args, message)
 
-    [again] = executor.results[len(made) - 1 :]
+    [again] = executor.results[handled_first:]
     assert (again.item.source_id, again.item.target_alias) == ("m3", "westus2")
     assert again.job_id == executor.doomed_job_id
     jobs = [j async for j in context.service.jobs.iter_created_before(datetime.now(UTC) + timedelta(days=1))]
