@@ -10,7 +10,7 @@ sending the next message), in which case the next message is sent again.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.copy import integrity
@@ -58,7 +58,10 @@ class Authorize:
 
 @dataclass(frozen=True)
 class StartCopy:
-    """Call copyTo at the source with the job's authorization."""
+    """Call copyTo at the source with the job's authorization: the one just made, when the step that
+    made it hands it on (no read back), else the one kept for the job."""
+
+    authorization: CopyAuthorization | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -510,8 +510,8 @@ class CopyService:
                 return None
             case p.Authorize():
                 return await self._authorize_queued(job, message_id, now)
-            case p.StartCopy():
-                return await self._start_copy(job, message_id, now)
+            case p.StartCopy(authorization=authorization):
+                return await self._start_copy(job, message_id, now, authorization)
             case p.Reauthorize():
                 return await self._reauthorize(job, action, message_id, now)
             case p.ReadOperation():
@@ -595,14 +595,18 @@ class CopyService:
             job_id=job.job_id, generation=job.generation, traceparent=tel.current_traceparent()
         ).to_json()
 
-    async def _start_copy(self, job: Job, message_id: str | None, now: datetime) -> p.Action | None:
-        pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
-        if pending is None:
-            return p.Reauthorize("the job's authorization is gone or expired")
+    async def _start_copy(
+        self, job: Job, message_id: str | None, now: datetime, authorization: CopyAuthorization | None
+    ) -> p.Action | None:
+        if authorization is None:
+            pending = await self.authorizations.get(job.target_alias, job.kind, job.target_id, now)
+            if pending is None:
+                return p.Reauthorize("the job's authorization is gone or expired")
+            authorization = pending.authorization
         target = self.settings.resource(job.target_alias)
         try:
             operation_url = await self.clients[job.source_alias].start_copy(
-                job.kind, job.source_id, pending.authorization, allow_degrade=target.allow_degrade
+                job.kind, job.source_id, authorization, allow_degrade=target.allow_degrade
             )
         except DocIntelError as exc:
             return p.on_start_error(
@@ -625,12 +629,10 @@ class CopyService:
 
     async def _authorize_queued(self, job: Job, message_id: str | None, now: datetime) -> p.Action:
         # A sync gives each job a slot of the source's rate (`shared.sync.pages`); its message comes
-        # at the whole second before it (queue delays are whole seconds). Waiting out the rest here
-        # spreads the copies of that second at the rate, across instances, instead of in a burst.
-        early = (job.due_at - now).total_seconds() if job.due_at else 0.0
-        if 0 < early <= SLOT_WAIT_SECONDS:
-            await asyncio.sleep(early)
-            now = self.clock()
+        # at the whole second before it (queue delays are whole seconds). The job authorizes at once
+        # and calls copyTo at its slot: copies reach the source at the rate, across instances,
+        # however long each authorization and row write took.
+        slot = job.due_at
         try:
             authorization = await self._authorize(
                 CopySpec.of(job), job.target_alias, job.target_id, job.job_id
@@ -642,7 +644,10 @@ class CopyService:
             return p.Finish(JobStatus.SUCCEEDED)
         job.authorized(authorization)
         await self._advance(job, message_id, now)
-        return p.StartCopy()
+        early = (slot - self.clock()).total_seconds() if slot else 0.0
+        if 0 < early <= SLOT_WAIT_SECONDS:
+            await asyncio.sleep(early)
+        return p.StartCopy(authorization)
 
     async def _reauthorize(
         self, job: Job, reauthorize: p.Reauthorize, message_id: str | None, now: datetime
@@ -671,7 +676,7 @@ class CopyService:
         job.operation_url = None
         job.percent_completed = None
         await self._advance(job, message_id, now)
-        return p.StartCopy()
+        return p.StartCopy(authorization)
 
     async def _read_operation(self, job: Job, now: datetime) -> p.Action:
         assert job.operation_url is not None

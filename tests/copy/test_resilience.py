@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from shared.copy import service as service_module
 from shared.copy import watchdog
 from shared.copy.jobs import JobStatus
+from shared.copy.messages import CopyRequestMessage
 from shared.copy.service import CopyRequest
 from shared.docintel import ItemKind
 from tests.stack import (
@@ -119,6 +122,66 @@ async def test_a_queued_job_whose_instance_died_after_keeping_its_authorization_
     assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
 
 
+async def test_a_queued_job_whose_instance_died_before_its_copy_started_uses_the_kept_authorization(
+    stack, emulators, monkeypatch
+):
+    """Killed after the job row says authorized, before copyTo: the redelivered message starts the
+    copy with the authorization kept for the job, without authorizing again."""
+    calls = crash_once_after(monkeypatch, stack.service.jobs, "replace")
+    model_id, job_ids = await submit_model(stack, emulators, authorize_now=False)
+    [job] = await stack.run_to_end(job_ids)
+
+    assert calls[0] >= 1, "the crash point was reached"
+    assert job.status is JobStatus.SUCCEEDED and job.reauthorizations == 0
+    assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
+
+
+def record_calls(monkeypatch, client: object, method: str, times: dict[str, float]) -> None:
+    """Note when `client.method` is called (it still does its work)."""
+    original = getattr(client, method)
+
+    async def noted(*args: Any, **kwargs: Any) -> Any:
+        times[method] = time.time()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(client, method, noted)
+
+
+async def test_a_queued_job_authorizes_when_its_message_comes_and_starts_its_copy_at_its_slot(
+    stack, emulators, monkeypatch
+):
+    """A sync's job message comes up to a second before the job's slot of the source's rate. The job
+    authorizes at once and calls copyTo at the slot: copies reach the source at its rate, however
+    long each authorization took."""
+    monkeypatch.setattr(service_module, "SLOT_WAIT_SECONDS", 5.0)  # room for a slow machine
+    called: dict[str, float] = {}
+    record_calls(monkeypatch, stack.context.clients["westus2"], "authorize_copy", called)
+    record_calls(monkeypatch, stack.context.clients["primary"], "start_copy", called)
+    model_id = unique("m")
+    emulators["primary"].seed({"models": [{"modelId": model_id}]})
+    request = CopyRequest(
+        kind=ItemKind.MODEL,
+        source_id=model_id,
+        source_alias="primary",
+        targets=["westus2"],
+        authorize_now=False,
+        start_in=3.0,
+    )
+    [job_id] = submitted_job_ids(await stack.service.submit(request))
+    queued = await stack.job(job_id)
+    assert queued.due_at is not None
+    slot = queued.due_at.timestamp()
+
+    # Its message, early (as the queue gives it up to a second before the slot).
+    early = CopyRequestMessage(job_id=job_id, generation=queued.generation).to_json()
+    await stack.service.handle_copy_request(early, "early-delivery")
+
+    assert called["authorize_copy"] < slot <= called["start_copy"]
+    [job] = await stack.run_to_end([job_id])  # the queued message, when it comes, is stale
+    assert job.status is JobStatus.SUCCEEDED
+    assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
+
+
 async def test_steps_that_go_in_a_circle_are_handed_to_a_later_message_not_spun(
     stack, emulators, monkeypatch
 ):
@@ -129,7 +192,7 @@ async def test_steps_that_go_in_a_circle_are_handed_to_a_later_message_not_spun(
     _, [job_id] = await submit_model(stack, emulators)
     calls = []
 
-    async def in_a_circle(job, message_id, now):
+    async def in_a_circle(job, message_id, now, authorization):
         calls.append(now)
         return p.StartCopy()
 
