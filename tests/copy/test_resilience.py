@@ -108,26 +108,21 @@ async def test_a_crash_after_any_step_recovers_on_redelivery(
     assert await stack.queue_depth("copy-polls") == 0
 
 
-async def test_a_queued_job_whose_instance_died_after_keeping_its_authorization_uses_it(
-    stack, emulators, monkeypatch
+@pytest.mark.parametrize(
+    ("collaborator", "method"),
+    [
+        # between keeping the authorization and writing it into the job row: the retry is refused a
+        # second authorization (the id is reserved by the first) and uses its own
+        ("authorizations", "put"),
+        # after the job row says authorized, before copyTo: the retry starts the copy with it
+        ("jobs", "replace"),
+    ],
+)
+async def test_a_queued_job_whose_instance_died_after_authorizing_uses_the_kept_authorization(
+    stack, emulators, monkeypatch, collaborator, method
 ):
-    """Killed between keeping the authorization and writing it into the job row: the retry is
-    refused a second authorization (the id is reserved by the first) and uses its own."""
-    calls = crash_once_after(monkeypatch, stack.service.authorizations, "put")
-    model_id, job_ids = await submit_model(stack, emulators, authorize_now=False)
-    [job] = await stack.run_to_end(job_ids)
-
-    assert calls[0] >= 1, "the crash point was reached"
-    assert job.status is JobStatus.SUCCEEDED and job.reauthorizations == 0
-    assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
-
-
-async def test_a_queued_job_whose_instance_died_before_its_copy_started_uses_the_kept_authorization(
-    stack, emulators, monkeypatch
-):
-    """Killed after the job row says authorized, before copyTo: the redelivered message starts the
-    copy with the authorization kept for the job, without authorizing again."""
-    calls = crash_once_after(monkeypatch, stack.service.jobs, "replace")
+    holders = {"authorizations": stack.service.authorizations, "jobs": stack.service.jobs}
+    calls = crash_once_after(monkeypatch, holders[collaborator], method)
     model_id, job_ids = await submit_model(stack, emulators, authorize_now=False)
     [job] = await stack.run_to_end(job_ids)
 
@@ -176,7 +171,8 @@ async def test_a_queued_job_authorizes_when_its_message_comes_and_starts_its_cop
     early = CopyRequestMessage(job_id=job_id, generation=queued.generation).to_json()
     await stack.service.handle_copy_request(early, "early-delivery")
 
-    assert called["authorize_copy"] < slot <= called["start_copy"]
+    # The event loop may fire a timer up to its clock resolution early: a few ms of leeway.
+    assert called["authorize_copy"] < slot <= called["start_copy"] + 0.01
     [job] = await stack.run_to_end([job_id])  # the queued message, when it comes, is stale
     assert job.status is JobStatus.SUCCEEDED
     assert [c["commits"] for c in emulators["westus2"].commits() if c["id"] == model_id] == [1]
